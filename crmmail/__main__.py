@@ -1,0 +1,5 @@
+"""Run the command-line interface with ``python -m crmmail``."""
+
+from crmmail.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Wiring for ``crmmail serve``: the SMTP listener and the worker in one process, stopped cleanly.
+
+SIGINT/SIGTERM close the listener (new connections are refused), let the worker finish the
+message in hand, and exit. Messages already answered ``250`` are in the spool; nothing else is
+needed to keep them.
+"""
+
+import asyncio
+import logging
+import signal
+import threading
+
+from crmmail.config import Settings
+from crmmail.processor.worker import Worker
+from crmmail.smtpd.handler import IntakeHandler
+from crmmail.smtpd.server import start_smtp_server
+from crmmail.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+async def serve(db: Database, settings: Settings, ready: threading.Event | None = None) -> None:
+    """Run until SIGINT or SIGTERM."""
+    worker = Worker(db, settings)
+    handler = IntakeHandler(db, settings, on_spooled=worker.wakeup.set)
+    server = await start_smtp_server(handler, settings, settings.smtp_host, settings.smtp_port)
+    stop = threading.Event()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    worker_thread = asyncio.create_task(asyncio.to_thread(worker.run, stop))
+    address = server.sockets[0].getsockname()
+    log.info("crmmail listening for SMTP on %s:%s", address[0], address[1])
+    print(
+        f"crmmail: SMTP on {address[0]}:{address[1]}, smart domains: "
+        f"{', '.join(settings.smart_domains)} (Ctrl-C stops)",
+        flush=True,
+    )
+    if ready is not None:
+        ready.set()
+    await stopping.wait()
+    log.info("stopping: closing the listener, finishing the message in hand")
+    server.close()
+    stop.set()
+    worker.wakeup.set()
+    await worker_thread
+    await server.wait_closed()
+    print("crmmail: stopped", flush=True)

@@ -1,0 +1,374 @@
+"""The ``crmmail`` command line; with ``--json`` each command prints one JSON document on stdout.
+
+Settings come from the environment (``CRMMAIL_*``); flags override them. Bad input exits
+non-zero with one line on stderr, never a traceback.
+"""
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from crmmail.app import serve as serve_forever
+from crmmail.config import Settings
+from crmmail.errors import CrmmailError
+from crmmail.processor.worker import Worker
+from crmmail.services import accounts, crm, inbound
+from crmmail.storage.database import Database
+from crmmail.storage.migrate import is_at_head, upgrade_to_head
+
+T = TypeVar("T")
+
+
+class Context:
+    """What every command gets: the settings, and the database opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._db: Database | None = None
+
+    def database(self, *, must_be_initialised: bool = True) -> Database:
+        if self._db is None:
+            db = Database.from_url(self.settings.database_url)  # checks the URL, connects later
+            url = db.engine.url
+            missing_file = (
+                url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+            )
+            if must_be_initialised and missing_file:
+                raise CrmmailError(f"no database at {url.database}: run `crmmail init`")
+            if must_be_initialised and not is_at_head(db.engine):
+                raise CrmmailError(
+                    "the database is not initialised (or is older than this crmmail): "
+                    "run `crmmail init`"
+                )
+            self._db = db
+        return self._db
+
+    def run(self, operation: Callable[[Session], T]) -> T:
+        """Run one operation in one transaction."""
+        with self.database().transaction() as session:
+            return operation(session)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None) if as_json else text(data))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"crmmail: error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn our errors and the database's into one line on stderr and exit code 1."""
+    try:
+        yield
+    except CrmmailError as error:
+        _fail(str(error))
+    except DBAPIError as error:
+        first_line = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        _fail(f"database error: {first_line}")
+    except SQLAlchemyError as error:
+        _fail(f"database error: {type(error).__name__}")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--database-url", help="Overrides CRMMAIL_DATABASE_URL.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
+    """crmmail: the email side of a CRM."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    try:
+        settings = Settings()
+        if database_url:
+            settings = settings.model_copy(update={"database_url": database_url})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = "CRMMAIL_" + "_".join(str(part) for part in problem["loc"]).upper()
+        _fail(f"invalid setting {name}: {problem['msg']}")
+    ctx.obj = Context(settings)
+    ctx.with_resource(_clear_errors())
+
+
+@main.command()
+@pass_context
+def init(ctx: Context) -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    db = ctx.database(must_be_initialised=False)
+    upgrade_to_head(db.engine)
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+# -- accounts and users ---------------------------------------------------------------------
+
+
+@main.group()
+def account() -> None:
+    """CRM accounts and their smart addresses."""
+
+
+@account.command("create")
+@click.argument("slug")
+@click.option("--name", help="Display name (default: the slug).")
+@json_option
+@pass_context
+def account_create(ctx: Context, slug: str, name: str | None, as_json: bool) -> None:
+    """Create an account; its smart addresses are SLUG[+contact|+lead]@DOMAIN."""
+    domains = ctx.settings.smart_domains
+    data = ctx.run(
+        lambda s: accounts.describe_account(accounts.create_account(s, slug, name), domains)
+    )
+    emit(data, as_json, lambda d: f"account {d['slug']} created: {d['smart_addresses']['note']}")
+
+
+@account.command("rename")
+@click.argument("slug")
+@click.argument("new_slug")
+@json_option
+@pass_context
+def account_rename(ctx: Context, slug: str, new_slug: str, as_json: bool) -> None:
+    """Change an account's slug: its old addresses stop working at once."""
+    domains = ctx.settings.smart_domains
+    data = ctx.run(
+        lambda s: accounts.describe_account(accounts.rename_account(s, slug, new_slug), domains)
+    )
+    emit(data, as_json, lambda d: f"account {slug} is now {d['slug']}")
+
+
+@account.command("show")
+@click.argument("slug")
+@json_option
+@pass_context
+def account_show(ctx: Context, slug: str, as_json: bool) -> None:
+    """Show an account and its smart addresses."""
+    domains = ctx.settings.smart_domains
+    data = ctx.run(lambda s: accounts.describe_account(accounts.get_account(s, slug), domains))
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            [f"{d['slug']} ({d['name']})"]
+            + [f"  {action:8} {address}" for action, address in d["smart_addresses"].items()]
+        ),
+    )
+
+
+@main.group()
+def user() -> None:
+    """Users of an account (their addresses are never treated as contacts)."""
+
+
+@user.command("add")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--name")
+@click.option("--admin", is_flag=True, help="Give the user the admin role.")
+@click.option("--no-email-access", is_flag=True, help="The user may not read shared mail.")
+@json_option
+@pass_context
+def user_add(
+    ctx: Context,
+    slug: str,
+    email: str,
+    name: str | None,
+    admin: bool,
+    no_email_access: bool,
+    as_json: bool,
+) -> None:
+    """Add a user to an account."""
+    domains = ctx.settings.smart_domains
+    data = ctx.run(
+        lambda s: accounts.add_user(
+            s,
+            slug,
+            email,
+            name=name,
+            admin=admin,
+            email_access=not no_email_access,
+            smart_domains=domains,
+        )
+    )
+    emit(data, as_json, lambda d: f"user {d['email']} added as {d['role']}")
+
+
+# -- CRM cards ------------------------------------------------------------------------------
+
+
+@main.group()
+def contact() -> None:
+    """Contacts."""
+
+
+@contact.command("add")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--name")
+@json_option
+@pass_context
+def contact_add(ctx: Context, slug: str, email: str, name: str | None, as_json: bool) -> None:
+    """Add a contact with one address."""
+    domains = ctx.settings.smart_domains
+    data = ctx.run(lambda s: crm.add_contact(s, slug, email, name, domains))
+    emit(data, as_json, lambda d: f"contact {d['id']} added: {d['name']} <{d['emails'][0]}>")
+
+
+@contact.command("list")
+@click.argument("slug")
+@json_option
+@pass_context
+def contact_list(ctx: Context, slug: str, as_json: bool) -> None:
+    """List the contacts of an account."""
+    data = ctx.run(lambda s: crm.list_contacts(s, slug))
+    emit(
+        data,
+        as_json,
+        lambda rows: "\n".join(
+            f"{r['id']:>6}  {r['name']}  {', '.join(r['emails'])}" for r in rows
+        ),
+    )
+
+
+def _card_commands(group_name: str, add: Any, listing: Any) -> None:
+    """``lead`` and ``customer`` have the same two commands."""
+
+    @main.group(group_name, help=f"{group_name.capitalize()}s.")
+    def group() -> None:
+        pass
+
+    @group.command("add", help=f"Add a {group_name}, linked to contacts by address.")
+    @click.argument("slug")
+    @click.argument("name")
+    @click.option("--contact", "contacts", multiple=True, metavar="EMAIL")
+    @json_option
+    @pass_context
+    def add_command(
+        ctx: Context, slug: str, name: str, contacts: tuple[str, ...], as_json: bool
+    ) -> None:
+        data = ctx.run(lambda s: add(s, slug, name, list(contacts)))
+        emit(data, as_json, lambda d: f"{group_name} {d['id']} added: {d['name']}")
+
+    @group.command("list", help=f"List the {group_name}s of an account.")
+    @click.argument("slug")
+    @json_option
+    @pass_context
+    def list_command(ctx: Context, slug: str, as_json: bool) -> None:
+        data = ctx.run(lambda s: listing(s, slug))
+        emit(
+            data,
+            as_json,
+            lambda rows: "\n".join(
+                f"{r['id']:>6}  {r['name']}  contacts {r['contact_ids']}" for r in rows
+            ),
+        )
+
+
+_card_commands("lead", crm.add_lead, crm.list_leads)
+_card_commands("customer", crm.add_customer, crm.list_customers)
+
+
+@main.group()
+def note() -> None:
+    """Notes (emails on cards)."""
+
+
+@note.command("list")
+@click.argument("slug")
+@json_option
+@pass_context
+def note_list(ctx: Context, slug: str, as_json: bool) -> None:
+    """List the notes of an account."""
+    data = ctx.run(lambda s: crm.list_notes(s, slug))
+    emit(
+        data,
+        as_json,
+        lambda rows: "\n".join(
+            f"{r['id']:>6}  {r['entity_type']} {r['entity_id']}  {r['subject']}" for r in rows
+        ),
+    )
+
+
+# -- the spool and the server ---------------------------------------------------------------
+
+
+@main.group("inbound")
+def inbound_group() -> None:
+    """Received messages (the spool)."""
+
+
+@inbound_group.command("list")
+@click.argument("slug")
+@json_option
+@pass_context
+def inbound_list(ctx: Context, slug: str, as_json: bool) -> None:
+    """List an account's received messages with their status."""
+    data = ctx.run(lambda s: inbound.list_inbound(s, slug))
+    emit(
+        data,
+        as_json,
+        lambda rows: "\n".join(
+            f"{r['id']:>6}  {r['status']:10} {r['reason'] or '':12} {r['message_id'] or ''}"
+            for r in rows
+        ),
+    )
+
+
+@inbound_group.command("retry")
+@click.argument("inbound_id", type=int)
+@json_option
+@pass_context
+def inbound_retry(ctx: Context, inbound_id: int, as_json: bool) -> None:
+    """Put a message (typically a dead one) back in the queue."""
+    data = ctx.run(lambda s: inbound.retry_inbound(s, inbound_id))
+    emit(data, as_json, lambda d: f"inbound {d['id']} queued again")
+
+
+@main.command()
+@click.option("--smtp-host", help="Overrides CRMMAIL_SMTP_HOST.")
+@click.option("--smtp-port", type=click.IntRange(0, 65535), help="Overrides CRMMAIL_SMTP_PORT.")
+@pass_context
+def serve(ctx: Context, smtp_host: str | None, smtp_port: int | None) -> None:
+    """Run the SMTP listener and the worker until Ctrl-C or SIGTERM."""
+    settings = ctx.settings.model_copy(
+        update={
+            key: value
+            for key, value in (("smtp_host", smtp_host), ("smtp_port", smtp_port))
+            if value is not None
+        }
+    )
+    db = ctx.database()
+    try:
+        asyncio.run(serve_forever(db, settings))
+    except OSError as error:
+        raise CrmmailError(
+            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {error.strerror}"
+        ) from None
+
+
+@main.command()
+@click.option(
+    "--until-idle", is_flag=True, required=True, help="Drain the due messages, then exit."
+)
+@pass_context
+def process(ctx: Context, until_idle: bool) -> None:
+    """Process the spooled messages that are due, then exit."""
+    count = Worker(ctx.database(), ctx.settings).run_until_idle()
+    click.echo(f"processed {count} message(s)")

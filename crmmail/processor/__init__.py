@@ -1,0 +1,1 @@
+"""Processing: the worker that claims spooled messages and runs them through the pipeline."""

@@ -1,0 +1,67 @@
+"""Names for what mail creates: a contact's name and first name, a lead's name."""
+
+from collections.abc import Sequence
+
+from crmmail.processor.message import Mailbox
+from crmmail.storage.repositories.crm import CrmRepository
+
+MAX_LEAD_NAME = 300
+
+
+def person_names(mailbox: Mailbox) -> tuple[str, str]:
+    """(name, first name) from the display name, else from the address's local part.
+
+    >>> person_names(Mailbox("Jürgen Groß", "jg@x.test"))
+    ('Jürgen Groß', 'Jürgen')
+    >>> person_names(Mailbox("Smith, John", "js@x.test"))
+    ('John Smith', 'John')
+    >>> person_names(Mailbox("", "mary-ann.o_neil@x.test"))
+    ('Mary-Ann O Neil', 'Mary-Ann')
+    >>> person_names(Mailbox('"sales@x.test"', "sales@x.test"))
+    ('Sales', 'Sales')
+    """
+    display = mailbox.name.strip().strip("\"'").strip()
+    if display and "@" not in display:
+        if display.count(",") == 1:
+            last, first = (part.strip() for part in display.split(","))
+            if last and first:
+                display = f"{first} {last}"
+        name = " ".join(display.split())[:200]
+        return name, name.split()[0]
+    local = mailbox.address.partition("@")[0]
+    words = [w.capitalize() for w in local.replace(".", " ").replace("_", " ").split()]
+    words = ["-".join(p.capitalize() for p in w.split("-")) for w in words]
+    name = (" ".join(words) or mailbox.address)[:200]
+    return name, name.split()[0]
+
+
+def ensure_contacts(crm: CrmRepository, participants: Sequence[Mailbox]) -> list[int]:
+    """The contact id of every participant, creating the contacts that do not exist yet."""
+    known = crm.contacts_by_email(m.address for m in participants)
+    ids: list[int] = []
+    for mailbox in participants:
+        contact_id = known.get(mailbox.address)
+        if contact_id is None:
+            name, first_name = person_names(mailbox)
+            contact_id = crm.create_contact(name, first_name, [mailbox.address]).id
+            known[mailbox.address] = contact_id
+        ids.append(contact_id)
+    return list(dict.fromkeys(ids))
+
+
+def lead_name(subject: str, participants: Sequence[Mailbox]) -> str:
+    """The subject, else who the lead is from, else a plain default.
+
+    >>> lead_name("  Re:  Big order ", [])
+    'Re: Big order'
+    >>> lead_name("", [Mailbox("Ann Lee", "ann@x.test")])
+    'Lead from Ann Lee'
+    >>> lead_name("", [])
+    'New lead'
+    """
+    subject = " ".join(subject.split())
+    if subject:
+        return subject[:MAX_LEAD_NAME]
+    if participants:
+        return f"Lead from {person_names(participants[0])[0]}"[:MAX_LEAD_NAME]
+    return "New lead"

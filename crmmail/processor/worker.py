@@ -1,0 +1,108 @@
+"""The worker: claims spooled messages one at a time and runs each through the pipeline.
+
+Each message takes three short transactions: the claim (a lease, so a crashed worker's message
+is taken again), the pipeline with the final status, and, only if the pipeline raised, the
+failure record (back to the queue with a backoff, or ``dead`` after the last attempt). Parsing
+happens before the pipeline's transaction touches the database, so no lock is held meanwhile.
+"""
+
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from crmmail.config import Settings
+from crmmail.processor.context import MessageContext
+from crmmail.processor.pipeline import SMART_ADDRESS_PIPELINE, run_pipeline
+from crmmail.storage.database import Database
+from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_TEXT = 2000
+
+
+class LeaseLost(Exception):
+    """Another worker took the message over (our lease ran out); our work is rolled back."""
+
+
+class Worker:
+    """Drains the spool; any number of workers may share one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        pipeline: tuple[str, ...] = SMART_ADDRESS_PIPELINE,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.pipeline = pipeline
+        self.wakeup = threading.Event()
+
+    def process_next(self) -> bool:
+        """Process one due message; ``False`` when none is due."""
+        with self.db.transaction() as session:
+            claimed = InboundRepository(session).claim_next(
+                timedelta(seconds=self.settings.lease_seconds)
+            )
+        if claimed is None:
+            return False
+        try:
+            self._process(claimed)
+        except LeaseLost:
+            log.warning("inbound %d: lease lost to another worker; left to it", claimed.id)
+        except Exception as error:
+            log.exception(
+                "inbound %d: processing failed (attempt %d)", claimed.id, claimed.attempts + 1
+            )
+            self._record_failure(claimed, error)
+        return True
+
+    def _process(self, claimed: ClaimedMessage) -> None:
+        with self.db.transaction() as session:
+            ctx = MessageContext(
+                session=session, inbound=claimed, smart_domains=self.settings.smart_domains
+            )
+            outcome = run_pipeline(ctx, self.pipeline)
+            message_id = ctx.parsed.message_id if ctx.parsed else None
+            finished = InboundRepository(session).finish(
+                claimed.id, outcome.status, outcome.reason, message_id, ctx.message_key
+            )
+            if not finished:
+                raise LeaseLost()
+        log.info(
+            "inbound %d: %s%s",
+            claimed.id,
+            outcome.status.value,
+            f" ({outcome.reason})" if outcome.reason else "",
+        )
+
+    def _record_failure(self, claimed: ClaimedMessage, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+        with self.db.transaction() as session:
+            message = InboundRepository(session).record_failure(
+                claimed.id, text, self.settings.max_attempts, self.settings.retry_base_delay
+            )
+            if message is not None and message.status == "dead":
+                log.error("inbound %d: dead after %d attempts", claimed.id, message.attempts)
+
+    def run_until_idle(self) -> int:
+        """Process every due message, then return how many were taken."""
+        count = 0
+        while self.process_next():
+            count += 1
+        return count
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; sleeps when idle until woken or the poll interval passes."""
+        while not stop.is_set():
+            try:
+                worked = self.process_next()
+            except SQLAlchemyError:
+                log.exception("worker: database unavailable; retrying")
+                worked = False
+            if not worked:
+                self.wakeup.wait(self.settings.worker_idle_poll)
+                self.wakeup.clear()

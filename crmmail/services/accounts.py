@@ -1,0 +1,86 @@
+"""Account operations: create, rename, show (with smart addresses), add users."""
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.errors import AlreadyExists, NotFound, UserInputError
+from crmmail.routing.address import Action, format_address
+from crmmail.services.validation import checked_email, checked_slug
+from crmmail.storage.models import Account, UserRole
+from crmmail.storage.repositories.accounts import AccountRepository
+
+
+def get_account(session: Session, slug: str) -> Account:
+    account = AccountRepository(session).by_slug(slug)
+    if account is None:
+        raise NotFound(f"no account {slug!r}: create it with `crmmail account create {slug}`")
+    return account
+
+
+def create_account(session: Session, slug: str, name: str | None) -> Account:
+    repo = AccountRepository(session)
+    slug = checked_slug(slug)
+    if repo.by_slug(slug) is not None:
+        raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
+    return repo.create(slug, name or slug)
+
+
+def rename_account(session: Session, slug: str, new_slug: str) -> Account:
+    """Change the slug, and so every smart address of the account, at once."""
+    account = get_account(session, slug)
+    new_slug = checked_slug(new_slug)
+    if new_slug != account.slug and AccountRepository(session).by_slug(new_slug) is not None:
+        raise AlreadyExists(f"account {new_slug!r} exists already: choose another slug")
+    account.slug = new_slug
+    session.flush()
+    return account
+
+
+def describe_account(account: Account, smart_domains: tuple[str, ...]) -> dict[str, Any]:
+    domain = smart_domains[0]
+    return {
+        "slug": account.slug,
+        "name": account.name,
+        "smart_addresses": {
+            action.value: format_address(account.slug, action, domain) for action in Action
+        },
+    }
+
+
+def add_user(
+    session: Session,
+    slug: str,
+    email: str,
+    *,
+    name: str | None,
+    admin: bool,
+    email_access: bool,
+    smart_domains: tuple[str, ...],
+) -> dict[str, Any]:
+    account = get_account(session, slug)
+    repo = AccountRepository(session)
+    email = checked_email(email)
+    reject_smart_address(email, smart_domains)
+    if repo.user_by_email(account.id, email) is not None:
+        raise AlreadyExists(f"{email} is already a user of {account.slug!r}")
+    user = repo.add_user(
+        account,
+        email,
+        name or email.partition("@")[0],
+        UserRole.ADMIN if admin else UserRole.MEMBER,
+        email_access,
+    )
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "email_access": user.email_access,
+    }
+
+
+def reject_smart_address(email: str, smart_domains: tuple[str, ...]) -> None:
+    """Our own domains hold only system addresses: no contact or user may live there."""
+    if email.rpartition("@")[2] in smart_domains:
+        raise UserInputError(f"{email} is on a smart-address domain: use a real address")

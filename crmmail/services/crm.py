@@ -1,0 +1,107 @@
+"""CRM operations: contacts, leads, customers and the notes on their cards."""
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.errors import AlreadyExists, UserInputError
+from crmmail.processor.message import Mailbox
+from crmmail.processor.names import person_names
+from crmmail.services.accounts import get_account, reject_smart_address
+from crmmail.services.validation import checked_email
+from crmmail.storage.repositories.crm import CrmRepository
+from crmmail.storage.repositories.notes import NoteRepository
+
+
+def add_contact(
+    session: Session, slug: str, email: str, name: str | None, smart_domains: tuple[str, ...]
+) -> dict[str, Any]:
+    account = get_account(session, slug)
+    crm = CrmRepository(session, account.id)
+    email = checked_email(email)
+    reject_smart_address(email, smart_domains)
+    if crm.contacts_by_email([email]):
+        raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
+    full_name, first_name = person_names(Mailbox(name or "", email))
+    contact = crm.create_contact(full_name, first_name, [email])
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "first_name": contact.first_name,
+        "emails": [email],
+    }
+
+
+def list_contacts(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [
+        {"id": c.id, "name": c.name, "first_name": c.first_name, "emails": emails}
+        for c, emails in CrmRepository(session, account.id).list_contacts()
+    ]
+
+
+def _contact_ids(crm: CrmRepository, emails: list[str]) -> list[int]:
+    wanted = [checked_email(email) for email in emails]
+    known = crm.contacts_by_email(wanted)
+    missing = [email for email in wanted if email not in known]
+    if missing:
+        raise UserInputError(
+            f"no contact with address {missing[0]}: add it with `crmmail contact add`"
+        )
+    return [known[email] for email in wanted]
+
+
+def _checked_name(name: str, what: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise UserInputError(f"a {what} needs a name")
+    return name
+
+
+def add_lead(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
+    account = get_account(session, slug)
+    crm = CrmRepository(session, account.id)
+    ids = _contact_ids(crm, contacts)
+    lead = crm.create_lead(_checked_name(name, "lead"), ids)
+    return {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
+
+
+def list_leads(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [
+        {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
+        for lead, ids in CrmRepository(session, account.id).list_leads()
+    ]
+
+
+def add_customer(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
+    account = get_account(session, slug)
+    crm = CrmRepository(session, account.id)
+    ids = _contact_ids(crm, contacts)
+    customer = crm.create_customer(_checked_name(name, "customer"), ids)
+    return {"id": customer.id, "name": customer.name, "contact_ids": ids}
+
+
+def list_customers(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [
+        {"id": customer.id, "name": customer.name, "contact_ids": ids}
+        for customer, ids in CrmRepository(session, account.id).list_customers()
+    ]
+
+
+def list_notes(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [
+        {
+            "id": note.id,
+            "entity_type": note.entity_type,
+            "entity_id": note.entity_id,
+            "subject": note.subject,
+            "from": note.from_addr,
+            "date": note.date.isoformat() if note.date else None,
+            "message_id": note.message_id,
+            "inbound_id": note.inbound_id,
+        }
+        for note in NoteRepository(session).list_for_account(account.id)
+    ]

@@ -1,0 +1,24 @@
+"""Checks of user-given slugs and addresses, each failing with one clear line."""
+
+from email_validator import EmailNotValidError, validate_email
+
+from crmmail.errors import UserInputError
+from crmmail.routing.address import is_valid_slug
+
+
+def checked_slug(slug: str) -> str:
+    """A valid account slug, or a ``UserInputError`` saying what a slug may contain."""
+    if not is_valid_slug(slug):
+        raise UserInputError(
+            f"invalid slug {slug!r}: use 1-63 lower-case letters, digits and inner hyphens"
+        )
+    return slug
+
+
+def checked_email(address: str) -> str:
+    """A syntactically valid address, lower-cased; ``UserInputError`` otherwise."""
+    try:
+        valid = validate_email(address, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as error:
+        raise UserInputError(f"invalid email address {address!r}: {error}") from None
+    return valid.normalized.lower()

@@ -1,0 +1,1 @@
+"""SMTP intake: decide at RCPT, spool durably at DATA, answer; never touch CRM data here."""

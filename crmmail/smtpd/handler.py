@@ -1,0 +1,140 @@
+"""The aiosmtpd handler: recipients checked at RCPT, message spooled durably before ``250``.
+
+The handler only decides "accept or refuse" and stores bytes; parsing and CRM work happen in
+the worker. Database work runs in a thread so the event loop keeps serving other sessions, and
+the spool commit is shielded: a client that hangs up cannot cancel a commit half-way (a message
+committed for a client that never saw the ``250`` is a duplicate the worker drops, never a loss).
+Every failure answers ``451 4.3.0`` without internal detail: a temporary failure makes the sending
+MTA retry, which is what "never lose mail" needs.
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+from weakref import WeakKeyDictionary
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from crmmail.config import Settings
+from crmmail.routing.resolve import Refusal, Route, resolve
+from crmmail.smtpd import replies
+from crmmail.storage.database import Database
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+
+log = logging.getLogger(__name__)
+
+REFUSAL_REPLIES = {
+    Refusal.UNKNOWN_ADDRESS: replies.UNKNOWN_ADDRESS,
+    Refusal.RELAY_DENIED: replies.RELAY_DENIED,
+}
+
+
+class SmtpHooks(Protocol):
+    """The hooks aiosmtpd finds by name; a misspelt one would be silently ignored."""
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str: ...
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str: ...
+
+    async def handle_exception(self, error: Exception) -> str: ...
+
+
+class IntakeHandler:
+    """Accepts mail for real smart addresses only and spools it before answering ``250``."""
+
+    def __init__(
+        self, db: Database, settings: Settings, on_spooled: Callable[[], None] | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.on_spooled = on_spooled
+        self._routes: WeakKeyDictionary[Envelope, list[Route]] = WeakKeyDictionary()
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        try:
+            verdict = await asyncio.to_thread(self._resolve, address)
+        except Exception:
+            log.exception("RCPT %r from %s: lookup failed", address, session.peer)
+            return replies.TEMPORARY_FAILURE
+        if isinstance(verdict, Refusal):
+            log.info("RCPT %r from %s refused: %s", address, session.peer, verdict.value)
+            return REFUSAL_REPLIES[verdict]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        self._routes.setdefault(envelope, []).append(verdict)
+        return replies.RCPT_OK
+
+    def _resolve(self, address: str) -> Route | Refusal:
+        with self.db.transaction() as session:
+            return resolve(
+                address, self.settings.smart_domains, AccountRepository(session).id_for_slug
+            )
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        routes = self._routes.pop(envelope, [])
+        raw = envelope.original_content or b""
+        entries = self._spool_entries(session, envelope, routes, raw)
+        commit = asyncio.ensure_future(asyncio.to_thread(self._spool, entries))
+        try:
+            ids = await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            log.warning("DATA from %s: client gone during the spool commit", session.peer)
+            raise
+        except Exception:
+            log.exception("DATA from %s: spool commit failed; answered 451", session.peer)
+            return replies.TEMPORARY_FAILURE
+        log.info("DATA from %s: %d bytes spooled as inbound %s", session.peer, len(raw), ids)
+        if self.on_spooled is not None:
+            self.on_spooled()
+        return replies.QUEUED
+
+    def _spool_entries(
+        self, session: Session, envelope: Envelope, routes: list[Route], raw: bytes
+    ) -> list[SpoolEntry]:
+        """One spool row per account addressed (a message may reach several accounts)."""
+        by_account: dict[int, list[str]] = {}
+        for route, address in zip(routes, envelope.rcpt_tos, strict=True):
+            by_account.setdefault(route.account_id, []).append(address)
+        sha256 = hashlib.sha256(raw).hexdigest()
+        peer = session.peer
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
+        return [
+            SpoolEntry(
+                account_id=account_id,
+                peer=peer_text[:300],
+                helo=(session.host_name or "")[:300],
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=addresses,
+                raw=raw,
+                sha256=sha256,
+            )
+            for account_id, addresses in by_account.items()
+        ]
+
+    def _spool(self, entries: list[SpoolEntry]) -> list[int]:
+        with self.db.transaction() as session:
+            return InboundRepository(session).spool(entries)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any unexpected error in a session: a temporary failure, no internal text."""
+        log.error("SMTP session error: %s: %s", type(error).__name__, error)
+        return replies.TEMPORARY_FAILURE

@@ -1,0 +1,33 @@
+"""The models, one concept per module; importing this package registers them all on ``Base``."""
+
+from crmmail.storage.models.account import Account, User, UserRole
+from crmmail.storage.models.crm import (
+    Contact,
+    ContactEmail,
+    Customer,
+    Lead,
+    LeadStatus,
+    customer_contact,
+    lead_contact,
+)
+from crmmail.storage.models.inbound import AppliedAction, InboundMessage, InboundStatus
+from crmmail.storage.models.note import Attachment, EntityType, Note
+
+__all__ = [
+    "Account",
+    "AppliedAction",
+    "Attachment",
+    "Contact",
+    "ContactEmail",
+    "Customer",
+    "EntityType",
+    "InboundMessage",
+    "InboundStatus",
+    "Lead",
+    "LeadStatus",
+    "Note",
+    "User",
+    "UserRole",
+    "customer_contact",
+    "lead_contact",
+]

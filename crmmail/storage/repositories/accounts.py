@@ -1,0 +1,56 @@
+"""Accounts and their users."""
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crmmail.storage.models import Account, User, UserRole
+
+
+class AccountRepository:
+    """Reads and writes accounts and users inside the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_slug(self, slug: str) -> Account | None:
+        return self.session.scalars(select(Account).where(Account.slug == slug.lower())).first()
+
+    def by_id(self, account_id: int) -> Account | None:
+        return self.session.get(Account, account_id)
+
+    def id_for_slug(self, slug: str) -> int | None:
+        """The id of the account with that slug (the RCPT-time lookup: one indexed read)."""
+        return self.session.scalar(select(Account.id).where(Account.slug == slug.lower()))
+
+    def create(self, slug: str, name: str) -> Account:
+        account = Account(slug=slug, name=name)
+        self.session.add(account)
+        self.session.flush()
+        return account
+
+    def add_user(
+        self, account: Account, email: str, name: str, role: UserRole, email_access: bool
+    ) -> User:
+        user = User(
+            account_id=account.id,
+            email=email.lower(),
+            name=name,
+            role=role.value,
+            email_access=email_access,
+        )
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def user_by_email(self, account_id: int, email: str) -> User | None:
+        return self.session.scalars(
+            select(User).where(User.account_id == account_id, User.email == email.lower())
+        ).first()
+
+    def user_emails(self, account_id: int) -> set[str]:
+        """Every user address of the account, lower-cased."""
+        return set(
+            self.session.scalars(
+                select(func.lower(User.email)).where(User.account_id == account_id)
+            )
+        )

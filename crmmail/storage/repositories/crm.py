@@ -1,0 +1,147 @@
+"""Contacts, leads and customers: the cards mail is attached to."""
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from crmmail.storage.models import (
+    Contact,
+    ContactEmail,
+    Customer,
+    Lead,
+    LeadStatus,
+    customer_contact,
+    lead_contact,
+)
+
+
+class CrmRepository:
+    """Reads and writes the CRM cards of one account inside the caller's transaction."""
+
+    def __init__(self, session: Session, account_id: int) -> None:
+        self.session = session
+        self.account_id = account_id
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def contacts_by_email(self, emails: Iterable[str]) -> dict[str, int]:
+        """Map each given address (lower-cased) that belongs to a contact to that contact's id."""
+        wanted = sorted({email.lower() for email in emails})
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(ContactEmail.email, ContactEmail.contact_id).where(
+                ContactEmail.account_id == self.account_id, ContactEmail.email.in_(wanted)
+            )
+        )
+        return {email: contact_id for email, contact_id in rows}
+
+    def create_contact(self, name: str, first_name: str, emails: Sequence[str]) -> Contact:
+        contact = Contact(account_id=self.account_id, name=name, first_name=first_name)
+        self.session.add(contact)
+        self.session.flush()
+        for email in dict.fromkeys(address.lower() for address in emails):
+            self.session.add(
+                ContactEmail(account_id=self.account_id, contact_id=contact.id, email=email)
+            )
+        self.session.flush()
+        return contact
+
+    def list_contacts(self) -> list[tuple[Contact, list[str]]]:
+        contacts = self.session.scalars(
+            select(Contact).where(Contact.account_id == self.account_id).order_by(Contact.id)
+        ).all()
+        emails: dict[int, list[str]] = {}
+        for contact_id, email in self.session.execute(
+            select(ContactEmail.contact_id, ContactEmail.email)
+            .where(ContactEmail.account_id == self.account_id)
+            .order_by(ContactEmail.id)
+        ):
+            emails.setdefault(contact_id, []).append(email)
+        return [(contact, emails.get(contact.id, [])) for contact in contacts]
+
+    # -- leads and customers ----------------------------------------------------------------
+
+    def create_lead(self, name: str, contact_ids: Iterable[int]) -> Lead:
+        lead = Lead(account_id=self.account_id, name=name, status=LeadStatus.OPEN.value)
+        self.session.add(lead)
+        self.session.flush()
+        self._link(lead_contact, "lead_id", lead.id, contact_ids)
+        return lead
+
+    def create_customer(self, name: str, contact_ids: Iterable[int]) -> Customer:
+        customer = Customer(account_id=self.account_id, name=name)
+        self.session.add(customer)
+        self.session.flush()
+        self._link(customer_contact, "customer_id", customer.id, contact_ids)
+        return customer
+
+    def _link(self, table: Table, key: str, owner_id: int, contact_ids: Iterable[int]) -> None:
+        rows = [{key: owner_id, "contact_id": cid} for cid in dict.fromkeys(contact_ids)]
+        if rows:
+            self.session.execute(insert(table), rows)
+
+    def open_leads_of(self, contact_ids: Iterable[int]) -> list[int]:
+        """Ids of the open leads that any of these contacts is linked to."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return []
+        return list(
+            self.session.scalars(
+                select(Lead.id)
+                .join(lead_contact, lead_contact.c.lead_id == Lead.id)
+                .where(
+                    Lead.account_id == self.account_id,
+                    Lead.status == LeadStatus.OPEN.value,
+                    lead_contact.c.contact_id.in_(ids),
+                )
+                .distinct()
+                .order_by(Lead.id)
+            )
+        )
+
+    def customers_of(self, contact_ids: Iterable[int]) -> list[int]:
+        """Ids of the customers that any of these contacts belongs to."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return []
+        return list(
+            self.session.scalars(
+                select(Customer.id)
+                .join(customer_contact, customer_contact.c.customer_id == Customer.id)
+                .where(
+                    Customer.account_id == self.account_id,
+                    customer_contact.c.contact_id.in_(ids),
+                )
+                .distinct()
+                .order_by(Customer.id)
+            )
+        )
+
+    def list_leads(self) -> list[tuple[Lead, list[int]]]:
+        leads = self.session.scalars(
+            select(Lead).where(Lead.account_id == self.account_id).order_by(Lead.id)
+        ).all()
+        links = self._links(lead_contact, "lead_id", [lead.id for lead in leads])
+        return [(lead, links.get(lead.id, [])) for lead in leads]
+
+    def list_customers(self) -> list[tuple[Customer, list[int]]]:
+        customers = self.session.scalars(
+            select(Customer).where(Customer.account_id == self.account_id).order_by(Customer.id)
+        ).all()
+        links = self._links(customer_contact, "customer_id", [c.id for c in customers])
+        return [(customer, links.get(customer.id, [])) for customer in customers]
+
+    def _links(self, table: Table, key: str, owner_ids: list[int]) -> dict[int, list[int]]:
+        links: dict[int, list[int]] = {}
+        if not owner_ids:
+            return links
+        columns = table.c
+        for owner_id, contact_id in self.session.execute(
+            select(columns[key], columns.contact_id)
+            .where(columns[key].in_(owner_ids))
+            .order_by(columns.contact_id)
+        ):
+            links.setdefault(owner_id, []).append(contact_id)
+        return links

@@ -1,0 +1,37 @@
+"""Notes on cards and the attachments of the messages behind them."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmmail.storage.models import Attachment, Note
+
+
+class NoteRepository:
+    """Reads and writes notes and attachments inside the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, note: Note) -> Note:
+        self.session.add(note)
+        self.session.flush()
+        return note
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        self.session.add(attachment)
+
+    def list_for_account(self, account_id: int) -> list[Note]:
+        return list(
+            self.session.scalars(
+                select(Note).where(Note.account_id == account_id).order_by(Note.id)
+            )
+        )
+
+    def attachments_of(self, inbound_id: int) -> list[Attachment]:
+        return list(
+            self.session.scalars(
+                select(Attachment)
+                .where(Attachment.inbound_id == inbound_id)
+                .order_by(Attachment.id)
+            )
+        )
