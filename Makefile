@@ -1,0 +1,47 @@
+# crmmail: `make run` starts the server on SQLite, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SMTP_PORT ?= 2525
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "crmmail needs Python >= 3.11 (found: $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/crmmail init
+	@$(BIN)/crmmail account show demo >/dev/null 2>&1 || $(BIN)/crmmail account create demo --name Demo
+	$(BIN)/crmmail account show demo
+	$(BIN)/crmmail serve --smtp-host 127.0.0.1 --smtp-port $(SMTP_PORT)
+
+test: $(VENV)/.installed-dev
+	scripts/ensure-test-services
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check crmmail tests bench
+	$(BIN)/ruff format --check crmmail tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
