@@ -1,0 +1,112 @@
+"""The worker: retries with backoff, dead messages, requeue, leases, and several workers at once."""
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from crmmail.config import Settings
+from crmmail.processor.worker import Worker
+from crmmail.services import crm, inbound
+from crmmail.storage.base import utcnow
+from crmmail.storage.database import Database
+from crmmail.storage.models import InboundMessage, Note
+from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from tests.faults import fail_inserts, heal
+from tests.intake import message, wire_bytes
+from tests.processor.conftest import Mailroom
+
+NOTE = "acme@mail.localhost"
+
+
+def spool(db: Database, account_id: int, raw: bytes, rcpt: str = NOTE) -> int:
+    entry = SpoolEntry(account_id, "127.0.0.1:1", "test", "bob@corp.test", [rcpt], raw, "0" * 64)
+    with db.transaction() as session:
+        return InboundRepository(session).spool([entry])[0]
+
+
+def known_contact(db: Database) -> None:
+    with db.transaction() as session:
+        crm.add_contact(session, "acme", "ann@example.com", "Ann", ("mail.localhost",))
+
+
+def test_a_failing_message_is_retried_then_dead_and_never_blocks_others(
+    mailroom: Mailroom,
+) -> None:
+    known_contact(mailroom.db)
+    fail_inserts(mailroom.db, "note", "new.subject = 'poison'")
+    mailroom.deliver(message(subject="poison", message_id="<p@x>"), [NOTE])
+    mailroom.deliver(message(subject="fine", message_id="<f@x>"), [NOTE])
+    [poison, fine] = mailroom.inbound()
+    assert (poison["status"], poison["reason"], poison["attempts"]) == ("dead", "error", 5)
+    assert "injected storage failure" in poison["last_error"]
+    assert (fine["status"], fine["attempts"]) == ("done", 0)
+    assert [note["subject"] for note in mailroom.notes()] == ["fine"]
+
+    heal(mailroom.db, "note")
+    with mailroom.db.transaction() as session:
+        assert inbound.retry_inbound(session, poison["id"])["status"] == "queued"
+    mailroom.process()
+    assert mailroom.outcomes() == [("done", None), ("done", None)]
+    assert sorted(note["subject"] for note in mailroom.notes()) == ["fine", "poison"]
+
+
+def test_a_failure_backs_off_before_the_next_attempt(
+    db: Database, database_url: str, acme: int
+) -> None:
+    known_contact(db)
+    settings = Settings(database_url=database_url, retry_base_delay=60)
+    fail_inserts(db, "note")
+    inbound_id = spool(db, acme, wire_bytes(message()))
+    before = utcnow()
+    assert Worker(db, settings).run_until_idle() == 1  # one attempt, then not due
+    with db.transaction() as session:
+        row = session.get(InboundMessage, inbound_id)
+        assert row is not None
+        assert (row.status, row.attempts) == ("queued", 1)
+        assert row.next_attempt_at >= before + timedelta(seconds=59)
+
+
+def test_an_expired_lease_makes_a_message_claimable_again(db: Database, acme: int) -> None:
+    inbound_id = spool(db, acme, wire_bytes(message()))
+    lease = timedelta(minutes=5)
+    with db.transaction() as session:
+        claimed = InboundRepository(session).claim_next(lease)
+        assert claimed is not None and claimed.id == inbound_id
+    with db.transaction() as session:
+        assert InboundRepository(session).claim_next(lease) is None
+    later = utcnow() + lease + timedelta(seconds=1)
+    with db.transaction() as session:
+        again = InboundRepository(session).claim_next(lease, now=later)
+        assert again is not None and again.id == inbound_id
+
+
+def test_concurrent_workers_process_each_message_exactly_once(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    known_contact(db)
+    count = 60
+    for number in range(count):
+        spool(db, acme, wire_bytes(message(message_id=f"<m{number}@corp.test>")))
+    processed: list[int] = []
+    start = threading.Barrier(3)
+
+    def work() -> None:
+        worker = Worker(db, settings)
+        start.wait()
+        processed.append(worker.run_until_idle())
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(processed) == count
+    with db.transaction() as session:
+        statuses = session.execute(
+            select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
+        ).all()
+        assert statuses == [("done", count)]
+        notes = session.scalar(select(func.count(func.distinct(Note.message_id))))
+        assert notes == count
+        assert session.scalar(select(func.count()).select_from(Note)) == count
