@@ -9,7 +9,6 @@ MTA retry, which is what "never lose mail" needs.
 """
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -114,7 +113,6 @@ class IntakeHandler:
         by_account: dict[int, list[str]] = {}
         for route, address in zip(routes, envelope.rcpt_tos, strict=True):
             by_account.setdefault(route.account_id, []).append(address)
-        sha256 = hashlib.sha256(raw).hexdigest()
         peer = session.peer
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
         return [
@@ -125,7 +123,6 @@ class IntakeHandler:
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=addresses,
                 raw=raw,
-                sha256=sha256,
             )
             for account_id, addresses in by_account.items()
         ]

@@ -20,7 +20,7 @@ NOTE = "acme@mail.localhost"
 
 
 def spool(db: Database, account_id: int, raw: bytes, rcpt: str = NOTE) -> int:
-    entry = SpoolEntry(account_id, "127.0.0.1:1", "test", "bob@corp.test", [rcpt], raw, "0" * 64)
+    entry = SpoolEntry(account_id, "127.0.0.1:1", "test", "bob@corp.test", [rcpt], raw)
     with db.transaction() as session:
         return InboundRepository(session).spool([entry])[0]
 

@@ -1,7 +1,9 @@
 """The spool of received messages: store, claim with a lease, finish, retry, list."""
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -21,7 +23,10 @@ class SpoolEntry:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
-    sha256: str
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
 
 
 @dataclass(frozen=True)
