@@ -7,6 +7,7 @@ non-zero with one line on stderr, never a traceback.
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +53,11 @@ class Context:
                 )
             self._db = db
         return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
 
     def run(self, operation: Callable[[Session], T]) -> T:
         """Run one operation in one transaction."""
@@ -106,6 +112,7 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
         name = "CRMMAIL_" + "_".join(str(part) for part in problem["loc"]).upper()
         _fail(f"invalid setting {name}: {problem['msg']}")
     ctx.obj = Context(settings)
+    ctx.call_on_close(ctx.obj.close)
     ctx.with_resource(_clear_errors())
 
 
@@ -358,8 +365,9 @@ def serve(ctx: Context, smtp_host: str | None, smtp_port: int | None) -> None:
     try:
         asyncio.run(serve_forever(db, settings))
     except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
         raise CrmmailError(
-            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {error.strerror}"
+            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {reason}"
         ) from None
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
-from crmmail.routing.address import Action, format_address
+from crmmail.routing.address import Action, format_address, is_our_domain
 from crmmail.services.validation import checked_email, checked_slug
 from crmmail.storage.models import Account, UserRole
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -60,8 +60,8 @@ def add_user(
 ) -> dict[str, Any]:
     account = get_account(session, slug)
     repo = AccountRepository(session)
-    email = checked_email(email)
     reject_smart_address(email, smart_domains)
+    email = checked_email(email)
     if repo.user_by_email(account.id, email) is not None:
         raise AlreadyExists(f"{email} is already a user of {account.slug!r}")
     user = repo.add_user(
@@ -82,5 +82,5 @@ def add_user(
 
 def reject_smart_address(email: str, smart_domains: tuple[str, ...]) -> None:
     """Our own domains hold only system addresses: no contact or user may live there."""
-    if email.rpartition("@")[2] in smart_domains:
+    if is_our_domain(email, smart_domains):
         raise UserInputError(f"{email} is on a smart-address domain: use a real address")

@@ -18,8 +18,8 @@ def add_contact(
 ) -> dict[str, Any]:
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
-    email = checked_email(email)
     reject_smart_address(email, smart_domains)
+    email = checked_email(email)
     if crm.contacts_by_email([email]):
         raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
     full_name, first_name = person_names(Mailbox(name or "", email))

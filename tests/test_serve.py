@@ -1,0 +1,83 @@
+"""``crmmail serve`` as a newcomer runs it: a real process, mail in over SMTP, a note out."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crmmail.services import crm
+from crmmail.storage.database import Database
+from tests.intake import message, send
+
+LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
+
+
+@pytest.fixture
+def server(database_url: str, acme: int, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmmail", "--database-url", database_url, "serve",
+         "--smtp-host", "127.0.0.1", "--smtp-port", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "CRMMAIL_WORKER_IDLE_POLL": "0.2"},
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    match = LISTENING.search(first_line)
+    assert match, f"unexpected start-up output: {first_line!r} {process.stderr}"
+    try:
+        yield process, int(match.group(1))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        process.stdout.close()
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def wait_for_notes(db: Database, deadline_s: float = 30.0) -> list[dict[str, object]]:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        with db.transaction() as session:
+            notes = crm.list_notes(session, "acme")
+        if notes:
+            return notes
+        time.sleep(0.05)
+    return []
+
+
+def test_mail_sent_to_serve_becomes_a_note_and_sigterm_stops_it(
+    server: tuple[subprocess.Popen[str], int], db: Database
+) -> None:
+    process, port = server
+    with db.transaction() as session:
+        crm.add_contact(session, "acme", "ann@example.com", "Ann", ("mail.localhost",))
+    send(port, message(), ["acme@mail.localhost"])
+    [note] = wait_for_notes(db)
+    assert note["subject"] == "Quote for 100 widgets"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert process.stdout is not None and "crmmail: stopped" in process.stdout.read()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_serve_on_a_busy_port_is_one_clear_line(database_url: str, acme: int, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "crmmail", "--database-url", database_url, "serve",
+             "--smtp-port", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr == f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
