@@ -362,6 +362,7 @@ def serve(ctx: Context, smtp_host: str | None, smtp_port: int | None) -> None:
         }
     )
     db = ctx.database()
+    logging.getLogger("crmmail").setLevel(logging.INFO)  # a mail server logs every message
     try:
         asyncio.run(serve_forever(db, settings))
     except OSError as error:

@@ -38,7 +38,10 @@ def fail_inserts(db: Database, table: str, when: str = "1 = 1") -> None:
 
 def heal(db: Database, table: str) -> None:
     """Remove the failure ``fail_inserts`` put in place."""
+    drop = (
+        f"DROP TRIGGER crmmail_test_fail ON {table}"
+        if db.is_postgresql
+        else ("DROP TRIGGER crmmail_test_fail")
+    )
     with db.transaction() as session:
-        session.execute(text(f"DROP TRIGGER crmmail_test_fail ON {table}")) if db.is_postgresql else (
-            session.execute(text("DROP TRIGGER crmmail_test_fail"))
-        )
+        session.execute(text(drop))

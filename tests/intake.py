@@ -66,7 +66,9 @@ def wire_bytes(mail: EmailMessage) -> bytes:
     return mail.as_bytes(policy=policy.SMTP)
 
 
-def send(port: int, mail: EmailMessage | bytes, rcpt: list[str], mail_from: str = "bob@corp.test") -> None:
+def send(
+    port: int, mail: EmailMessage | bytes, rcpt: list[str], mail_from: str = "bob@corp.test"
+) -> None:
     """Deliver over SMTP on loopback; raises ``smtplib`` errors on refusal."""
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         raw = mail if isinstance(mail, bytes) else wire_bytes(mail)

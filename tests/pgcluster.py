@@ -61,9 +61,21 @@ def throwaway_cluster() -> Iterator[Cluster]:
         for path in (base, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
     subprocess.run(
-        [*prefix, _binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-         "-E", "UTF8", "--locale=C", "--no-sync"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            *prefix,
+            _binary("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     options = (
         f"-k {sockets} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
@@ -71,13 +83,15 @@ def throwaway_cluster() -> Iterator[Cluster]:
     )
     subprocess.run(
         [*prefix, _binary("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     try:
         yield Cluster(sockets)
     finally:
         subprocess.run(
             [*prefix, _binary("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=False, stdout=subprocess.DEVNULL,
+            check=False,
+            stdout=subprocess.DEVNULL,
         )
         shutil.rmtree(base, ignore_errors=True)

@@ -63,8 +63,14 @@ def test_cards_and_their_listings(cli: Cli) -> None:
     ]
     lead = cli.json("lead", "add", "acme", "Widgets", "--contact", "ann@example.com")
     customer = cli.json(
-        "customer", "add", "acme", "Example Ltd", "--contact", "ann@example.com",
-        "--contact", "BOB@example.com",
+        "customer",
+        "add",
+        "acme",
+        "Example Ltd",
+        "--contact",
+        "ann@example.com",
+        "--contact",
+        "BOB@example.com",
     )
     assert cli.json("lead", "list", "acme") == [
         {"id": lead["id"], "name": "Widgets", "status": "open", "contact_ids": [ann["id"]]}
@@ -103,10 +109,17 @@ def test_bad_input_is_one_clear_line(cli: Cli, args: list[str], message: str) ->
     assert message in line
 
 
-def run_crmmail(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_crmmail(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "crmmail", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

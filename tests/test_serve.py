@@ -20,11 +20,26 @@ LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
 
 
 @pytest.fixture
-def server(database_url: str, acme: int, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def server(
+    database_url: str, acme: int, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "crmmail", "--database-url", database_url, "serve",
-         "--smtp-host", "127.0.0.1", "--smtp-port", "0"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "crmmail",
+            "--database-url",
+            database_url,
+            "serve",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "CRMMAIL_WORKER_IDLE_POLL": "0.2"},
     )
     assert process.stdout is not None
@@ -69,15 +84,30 @@ def test_mail_sent_to_serve_becomes_a_note_and_sigterm_stops_it(
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_serve_on_a_busy_port_is_one_clear_line(database_url: str, acme: int, tmp_path: Path) -> None:
+def test_serve_on_a_busy_port_is_one_clear_line(
+    database_url: str, acme: int, tmp_path: Path
+) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "crmmail", "--database-url", database_url, "serve",
-             "--smtp-port", str(port)],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "crmmail",
+                "--database-url",
+                database_url,
+                "serve",
+                "--smtp-port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert result.returncode == 1
-    assert result.stderr == f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    expected = f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert result.stderr == expected

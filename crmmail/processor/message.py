@@ -1,9 +1,12 @@
 """Parse raw message bytes into a ``ParsedMessage``: safe, bounded, and never raising on bad mail.
 
-Python's ``email`` parser is slow (quadratic on some inputs) and can raise on hostile headers, so
-the header block is capped before parsing (field count, field size, block size), each header is
-read with a fallback to the lenient compat32 address parser, and every text that will reach a
-text column is cleaned of NUL and lone surrogates. Problems become entries in ``defects``.
+Python's modern header parser (``policy.default``) is quadratic on some inputs (a 16 KB header
+of dots takes seconds) and can raise on hostile headers. So the MIME structure is parsed with
+the ``compat32`` policy, whose header handling is linear; headers are read from their raw values
+(8-bit bytes decoded as UTF-8, RFC 2047 words decoded) and addresses with ``getaddresses``. The
+header block is capped before parsing (field count, field size, block size), MIME parts and
+nesting are bounded while walking, and every text that will reach a text column is cleaned of
+NUL and lone surrogates. Problems become entries in ``defects``; nothing here raises on bad mail.
 """
 
 import hashlib
@@ -11,12 +14,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.header import decode_header, make_header
-from email.headerregistry import AddressHeader
-from email.message import EmailMessage, Message
+from email.header import decode_header
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import cast
 
 MAX_HEADER_FIELDS = 500
 MAX_FIELD_BYTES = 16 * 1024
@@ -83,15 +84,14 @@ def clean_text(text: str) -> str:
 def cap_headers(raw: bytes, defects: list[str]) -> bytes:
     """Bound the header block before the parser sees it; drop or cut what is over."""
     end = _HEADER_END.search(raw, 0, MAX_HEADER_BLOCK_BYTES + 4)
-    if end is None:
-        if len(raw) <= MAX_HEADER_BLOCK_BYTES:
-            return raw
-        head, separator, body = raw[:MAX_HEADER_BLOCK_BYTES], b"\r\n\r\n", b""
-        defects.append("header block too large: cut")
-    else:
+    if end is not None:
         head, separator, body = raw[: end.start()], end.group(), raw[end.end() :]
+    else:  # no blank line within the limit: all header, or a header block that is too large
+        head, separator, body = raw[:MAX_HEADER_BLOCK_BYTES], b"", b""
+        if len(raw) > MAX_HEADER_BLOCK_BYTES:
+            defects.append("header block too large: cut")
     fields = _FIELD_START.split(head)
-    changed = False
+    changed = len(head) + len(separator) + len(body) != len(raw)
     if len(fields) > MAX_HEADER_FIELDS:
         fields = fields[:MAX_HEADER_FIELDS]
         defects.append("too many header fields: cut")
@@ -102,24 +102,24 @@ def cap_headers(raw: bytes, defects: list[str]) -> bytes:
             fields[index] = cut[: cut.rfind(b" ")] if b" " in cut[64:] else cut
             defects.append(f"header field too long: cut ({value[:40]!r})")
             changed = True
-    if not changed and end is not None:
+    if not changed:
         return raw
-    return b"\r\n".join(fields) + separator + body
+    return b"\r\n".join(fields) + (separator or b"\r\n\r\n") + body
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw``; never raises for bad mail (problems are recorded in ``defects``)."""
     defects: list[str] = []
-    message = BytesParser(policy=policy.default).parsebytes(cap_headers(raw, defects))
+    message = BytesParser(policy=policy.compat32).parsebytes(cap_headers(raw, defects))
     parsed = ParsedMessage(
-        message_id=_message_id(_header_text(message, "message-id", defects)),
-        subject=" ".join(_header_text(message, "subject", defects).split()),
-        from_=_mailboxes(message, "from", defects),
-        to=_mailboxes(message, "to", defects),
-        cc=_mailboxes(message, "cc", defects),
-        date=_date(_header_text(message, "date", defects)),
+        message_id=_message_id(_header_text(message, "message-id")),
+        subject=" ".join(_header_text(message, "subject").split()),
+        from_=_mailboxes(message, "from"),
+        to=_mailboxes(message, "to"),
+        cc=_mailboxes(message, "cc"),
+        date=_date(_header_text(message, "date")),
         content_type=message.get_content_type(),
-        headers=_first_values(message, defects),
+        headers=_first_values(message),
         defects=defects,
     )
     _read_parts(message, parsed)
@@ -128,56 +128,69 @@ def parse_message(raw: bytes) -> ParsedMessage:
     return parsed
 
 
-def _header_text(message: Message, name: str, defects: list[str]) -> str:
-    """A header's decoded text; on a parser error, the raw value decoded leniently."""
-    try:
-        value = message.get(name)
-    except Exception as error:  # noqa: BLE001  (the parser's bugs must not stop the message)
-        defects.append(f"{name}: {type(error).__name__}")
-        raw_values = _raw_values(message, name)
-        value = _decode_words(raw_values[0]) if raw_values else None
-    return clean_text(str(value)) if value is not None else ""
-
-
-def _first_values(message: Message, defects: list[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name in message:
-        key = name.lower()
-        if key not in headers:
-            headers[key] = _header_text(message, key, defects)
-    return headers
-
-
 def _raw_values(message: Message, name: str) -> list[str]:
-    """A header's values as they came, without the policy's (fallible) parsing."""
-    return [str(value) for key, value in message.raw_items() if key.lower() == name]
+    """A header's values as they came, unfolded, 8-bit bytes read as UTF-8."""
+    return [_unfold(value) for key, value in message.raw_items() if key.lower() == name]
+
+
+def _unfold(value: object) -> str:
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):  # 8-bit bytes, surrogate-escaped
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return re.sub(r"\r?\n(?=[ \t])", "", text)
 
 
 def _decode_words(value: str) -> str:
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:  # noqa: BLE001  (undecodable encoded-words stay as they came)
+    """RFC 2047 encoded-words decoded; an unknown charset or bad bytes give U+FFFD, not errors.
+
+    >>> _decode_words("Re: =?utf-8?q?Gr=C3=BC=C3=9Fe?= und =?x-unknown?q?abc?= end")
+    'Re: Grüße und abc end'
+    """
+    if "=?" not in value:
         return value
+    try:
+        chunks = decode_header(value)
+    except Exception:  # noqa: BLE001  (a malformed encoded-word: keep the raw text)
+        return value
+    return "".join(
+        chunk if isinstance(chunk, str) else _decode_bytes(chunk, charset)
+        for chunk, charset in chunks
+    )
 
 
-def _mailboxes(message: Message, name: str, defects: list[str]) -> list[Mailbox]:
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    if charset is None:  # text between encoded-words, as decode_header hands it back
+        return data.decode("raw-unicode-escape", "replace")
+    try:
+        return data.decode(charset, "replace")
+    except (LookupError, UnicodeError, ValueError):
+        return data.decode("utf-8", "replace")
+
+
+def _header_text(message: Message, name: str) -> str:
+    """The first value of a header, decoded and cleaned; ``""`` when absent."""
+    values = _raw_values(message, name)
+    return clean_text(_decode_words(values[0]).strip()) if values else ""
+
+
+def _first_values(message: Message) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in message.raw_items():
+        name = key.lower()
+        if name not in headers:
+            headers[name] = clean_text(_decode_words(_unfold(value)).strip())
+    return headers
+
+
+def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     """Every address in the named headers, lower-cased, with display names decoded."""
     found: list[Mailbox] = []
-    try:
-        headers = message.get_all(name) or []
-        pairs = [
-            (str(a.display_name), a.addr_spec)
-            for header in headers
-            for a in cast(AddressHeader, header).addresses
-        ]
-    except Exception as error:  # noqa: BLE001  (fall back to the lenient parser)
-        defects.append(f"{name}: {type(error).__name__}")
-        pairs = [(_decode_words(n), a) for n, a in getaddresses(_raw_values(message, name))]
-    for display_name, address in pairs:
+    for display_name, address in getaddresses(_raw_values(message, name)):
         address = clean_text(address).strip().strip("<>").lower()
-        if "@" not in address or any(ch.isspace() for ch in address):
+        if address.count("@") != 1 or any(ch.isspace() or ch in "<>[]" for ch in address):
             continue
-        found.append(Mailbox(clean_text(" ".join(display_name.split())), address))
+        name_text = clean_text(" ".join(_decode_words(display_name).split()))
+        found.append(Mailbox(name_text, address))
     return found
 
 
@@ -204,7 +217,7 @@ def _date(value: str) -> datetime | None:
     return parsed
 
 
-def _read_parts(message: EmailMessage, parsed: ParsedMessage) -> None:
+def _read_parts(message: Message, parsed: ParsedMessage) -> None:
     """Fill the text, HTML and attachments, within the part and depth limits."""
     stack: list[tuple[Message, int]] = [(message, 0)]
     seen = 0
@@ -220,7 +233,9 @@ def _read_parts(message: EmailMessage, parsed: ParsedMessage) -> None:
                 continue
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend((child, depth + 1) for child in reversed(children))
+                stack.extend(
+                    (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
+                )
             continue
         _read_leaf(part, parsed)
 
@@ -252,7 +267,7 @@ def _filename(part: Message, defects: list[str]) -> str:
     except Exception as error:  # noqa: BLE001
         defects.append(f"filename: {type(error).__name__}")
         return ""
-    return clean_text(str(name)) if name else ""
+    return clean_text(_decode_words(str(name))) if name else ""
 
 
 def _decoded_text(part: Message, defects: list[str]) -> str:
@@ -262,7 +277,7 @@ def _decoded_text(part: Message, defects: list[str]) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         text = data.decode(charset, "replace")
-    except LookupError:
-        defects.append(f"unknown charset {charset[:40]!r}")
+    except (LookupError, UnicodeError, ValueError):  # unknown, or a codec that cannot decode
+        defects.append(f"undecodable charset {charset[:40]!r}")
         text = data.decode("utf-8", "replace")
     return clean_text(text)

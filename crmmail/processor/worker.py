@@ -103,6 +103,9 @@ class Worker:
             except SQLAlchemyError:
                 log.exception("worker: database unavailable; retrying")
                 worked = False
+            except Exception:  # the worker must outlive any one bug; the mail is kept
+                log.exception("worker: unexpected error; retrying")
+                worked = False
             if not worked:
                 self.wakeup.wait(self.settings.worker_idle_poll)
                 self.wakeup.clear()

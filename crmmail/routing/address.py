@@ -17,12 +17,14 @@ True
 """
 
 import re
+import string
 from dataclasses import dataclass
 from enum import StrEnum
 
 SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _SLUG = re.compile(SLUG_PATTERN)
 _LOCAL_PART = re.compile(rf"({SLUG_PATTERN})(?:\+([a-z]+))?")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 class Action(StrEnum):
@@ -67,12 +69,22 @@ def format_address(slug: str, action: Action, domain: str) -> str:
     return f"{slug}+{action.value}@{domain}"
 
 
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only (``str.lower`` maps the Kelvin sign to ``k``).
+
+    >>> ascii_lower("ACME\u212a")
+    'acme\u212a'
+    """
+    return text.translate(_ASCII_LOWER)
+
+
 def split_address(address: str) -> tuple[str, str] | None:
     """Split at the last ``@`` into (local part, lower-cased domain); ``None`` if there is none."""
     local, at, domain = address.rpartition("@")
+    domain = ascii_lower(domain).rstrip(".")
     if not at or not local or not domain:
         return None
-    return local, domain.lower().rstrip(".")
+    return local, domain
 
 
 def is_our_domain(address: str, smart_domains: tuple[str, ...]) -> bool:
@@ -87,7 +99,7 @@ def parse(address: str, smart_domains: tuple[str, ...]) -> SmartAddress | None:
     if parts is None or parts[1] not in smart_domains:
         return None
     local, domain = parts
-    match = _LOCAL_PART.fullmatch(local.lower())
+    match = _LOCAL_PART.fullmatch(ascii_lower(local))
     if match is None:
         return None
     slug, action_name = match.groups()

@@ -43,6 +43,6 @@ def test_corpus_message_ends_with_a_status_and_a_reason(
             assert row.status in {"done", "ignored", "dead"}, row.status
             assert row.status == "done" or row.reason, f"{row.status} without a reason"
             assert row.status != "dead", row.last_error
-        as_is, with_cc = sorted(rows, key=lambda row: row.id)
+        as_is, _ = sorted(rows, key=lambda row: row.id)
         assert as_is.status == "ignored"
         assert as_is.raw == raw

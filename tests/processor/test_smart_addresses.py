@@ -7,7 +7,9 @@ from crmmail.storage.models import Attachment, InboundMessage, Lead, LeadStatus
 from tests.intake import message
 from tests.processor.conftest import Mailroom
 
-NOTE, CONTACT, LEAD = "acme@mail.localhost", "acme+contact@mail.localhost", "acme+lead@mail.localhost"
+NOTE = "acme@mail.localhost"
+CONTACT = "acme+contact@mail.localhost"
+LEAD = "acme+lead@mail.localhost"
 
 
 def add_contact(room: Mailroom, email: str, name: str = "") -> int:
@@ -33,9 +35,11 @@ def test_note_goes_to_known_contact_and_its_open_leads_and_customers(mailroom: M
 
 def test_a_contact_is_matched_on_any_of_its_addresses(mailroom: Mailroom) -> None:
     with mailroom.db.transaction() as session:
-        ann = crm.CrmRepository(session, 1).create_contact(
-            "Ann Lee", "Ann", ["ann@example.com", "ann.lee@home.test"]
-        ).id
+        ann = (
+            crm.CrmRepository(session, 1)
+            .create_contact("Ann Lee", "Ann", ["ann@example.com", "ann.lee@home.test"])
+            .id
+        )
     mailroom.deliver(message(to="ann.lee@HOME.test"), [NOTE])
     assert mailroom.cards() == {("contact", ann)}
 
@@ -167,4 +171,3 @@ def test_attachments_are_stored_once_per_message(mailroom: Mailroom) -> None:
         [attachment] = session.scalars(select(Attachment)).all()
         assert (attachment.filename, attachment.content) == ("q.pdf", b"%PDF-1.4 quote")
         assert attachment.size == 14
-

@@ -14,7 +14,6 @@ from crmmail.storage.models import InboundMessage
 from tests.faults import fail_inserts, heal
 from tests.intake import message, running_intake, send, wire_bytes
 
-
 # aiosmtpd itself refuses source routes before our handler sees them.
 AIOSMTPD_MALFORMED = "553 5.1.3 Error: malformed address"
 
@@ -36,7 +35,9 @@ def test_handler_declares_the_hooks_aiosmtpd_calls() -> None:
         assert callable(getattr(IntakeHandler, name))
 
 
-def test_accepted_message_is_spooled_with_its_envelope(db: Database, settings: Settings, acme: int) -> None:
+def test_accepted_message_is_spooled_with_its_envelope(
+    db: Database, settings: Settings, acme: int
+) -> None:
     mail = message()
     with running_intake(db, settings) as port:
         send(port, mail, ["acme@mail.localhost"])

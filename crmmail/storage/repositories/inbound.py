@@ -3,8 +3,8 @@
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
