@@ -3,7 +3,7 @@
 import smtplib
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crmmail.config import Settings
 from crmmail.services import accounts
@@ -165,3 +165,17 @@ def test_storage_failure_during_data_answers_451_and_stores_nothing(
         assert client.data(message().as_bytes())[0] == 250
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+
+
+def test_a_failing_recipient_lookup_answers_451_then_recovers(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    with db.transaction() as session:
+        session.execute(text("ALTER TABLE account RENAME TO account_away"))
+    with running_intake(db, settings) as port, smtplib.SMTP("127.0.0.1", port) as client:
+        client.ehlo()
+        client.mail("bob@corp.test")
+        assert client.rcpt("acme@mail.localhost") == reply(replies.TEMPORARY_FAILURE)
+        with db.transaction() as session:
+            session.execute(text("ALTER TABLE account_away RENAME TO account"))
+        assert client.rcpt("acme@mail.localhost") == reply(replies.RCPT_OK)
