@@ -238,23 +238,36 @@ def contact_add(ctx: Context, slug: str, email: str, name: str | None, as_json: 
     emit(data, as_json, lambda d: f"contact {d['id']} added: {d['name']} <{d['emails'][0]}>")
 
 
-@contact.command("list")
-@click.argument("slug")
-@json_option
-@pass_context
-def contact_list(ctx: Context, slug: str, as_json: bool) -> None:
-    """List the contacts of an account."""
-    data = ctx.run(lambda s: crm.list_contacts(s, slug))
-    emit(
-        data,
-        as_json,
-        lambda rows: "\n".join(
-            f"{r['id']:>6}  {r['name']}  {', '.join(r['emails'])}" for r in rows
-        ),
-    )
+def listing_command(
+    group: click.Group,
+    help_text: str,
+    listing: Callable[[Session, str], list[dict[str, Any]]],
+    row_text: Callable[[dict[str, Any]], str],
+) -> None:
+    """Add ``GROUP list SLUG [--json]``: one line per row, or the rows as one JSON array."""
+
+    @group.command("list", help=help_text)
+    @click.argument("slug")
+    @json_option
+    @pass_context
+    def list_command(ctx: Context, slug: str, as_json: bool) -> None:
+        rows = ctx.run(lambda s: listing(s, slug))
+        emit(rows, as_json, lambda data: "\n".join(row_text(row) for row in data))
 
 
-def _card_commands(group_name: str, add: Any, listing: Any) -> None:
+listing_command(
+    contact,
+    "List the contacts of an account.",
+    crm.list_contacts,
+    lambda r: f"{r['id']:>6}  {r['name']}  {', '.join(r['emails'])}",
+)
+
+
+def _card_commands(
+    group_name: str,
+    add: Callable[[Session, str, str, list[str]], dict[str, Any]],
+    listing: Callable[[Session, str], list[dict[str, Any]]],
+) -> None:
     """``lead`` and ``customer`` have the same two commands."""
 
     @main.group(group_name, help=f"{group_name.capitalize()}s.")
@@ -273,19 +286,12 @@ def _card_commands(group_name: str, add: Any, listing: Any) -> None:
         data = ctx.run(lambda s: add(s, slug, name, list(contacts)))
         emit(data, as_json, lambda d: f"{group_name} {d['id']} added: {d['name']}")
 
-    @group.command("list", help=f"List the {group_name}s of an account.")
-    @click.argument("slug")
-    @json_option
-    @pass_context
-    def list_command(ctx: Context, slug: str, as_json: bool) -> None:
-        data = ctx.run(lambda s: listing(s, slug))
-        emit(
-            data,
-            as_json,
-            lambda rows: "\n".join(
-                f"{r['id']:>6}  {r['name']}  contacts {r['contact_ids']}" for r in rows
-            ),
-        )
+    listing_command(
+        group,
+        f"List the {group_name}s of an account.",
+        listing,
+        lambda r: f"{r['id']:>6}  {r['name']}  contacts {r['contact_ids']}",
+    )
 
 
 _card_commands("lead", crm.add_lead, crm.list_leads)
@@ -297,20 +303,12 @@ def note() -> None:
     """Notes (emails on cards)."""
 
 
-@note.command("list")
-@click.argument("slug")
-@json_option
-@pass_context
-def note_list(ctx: Context, slug: str, as_json: bool) -> None:
-    """List the notes of an account."""
-    data = ctx.run(lambda s: crm.list_notes(s, slug))
-    emit(
-        data,
-        as_json,
-        lambda rows: "\n".join(
-            f"{r['id']:>6}  {r['entity_type']} {r['entity_id']}  {r['subject']}" for r in rows
-        ),
-    )
+listing_command(
+    note,
+    "List the notes of an account.",
+    crm.list_notes,
+    lambda r: f"{r['id']:>6}  {r['entity_type']} {r['entity_id']}  {r['subject']}",
+)
 
 
 # -- the spool and the server ---------------------------------------------------------------
@@ -321,21 +319,12 @@ def inbound_group() -> None:
     """Received messages (the spool)."""
 
 
-@inbound_group.command("list")
-@click.argument("slug")
-@json_option
-@pass_context
-def inbound_list(ctx: Context, slug: str, as_json: bool) -> None:
-    """List an account's received messages with their status."""
-    data = ctx.run(lambda s: inbound.list_inbound(s, slug))
-    emit(
-        data,
-        as_json,
-        lambda rows: "\n".join(
-            f"{r['id']:>6}  {r['status']:10} {r['reason'] or '':12} {r['message_id'] or ''}"
-            for r in rows
-        ),
-    )
+listing_command(
+    inbound_group,
+    "List an account's received messages with their status.",
+    inbound.list_inbound,
+    lambda r: f"{r['id']:>6}  {r['status']:10} {r['reason'] or '':12} {r['message_id'] or ''}",
+)
 
 
 @inbound_group.command("retry")
