@@ -19,6 +19,8 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from crmmail.storage.text import clean_text
+
 MAX_HEADER_FIELDS = 500
 MAX_FIELD_BYTES = 16 * 1024
 MAX_HEADER_BLOCK_BYTES = 256 * 1024
@@ -70,15 +72,6 @@ class ParsedMessage:
     def header(self, name: str) -> str:
         """The first value of a header, or ``""``."""
         return self.headers.get(name.lower(), "")
-
-
-def clean_text(text: str) -> str:
-    """Text safe for a text column: no NUL, no lone surrogates.
-
-    >>> clean_text("a\\x00b\\udcff")
-    'ab?'
-    """
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def cap_headers(raw: bytes, defects: list[str]) -> bytes:
@@ -134,10 +127,8 @@ def _raw_values(message: Message, name: str) -> list[str]:
 
 
 def _unfold(value: object) -> str:
-    text = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):  # 8-bit bytes, surrogate-escaped
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return re.sub(r"\r?\n(?=[ \t])", "", text)
+    """A raw header value on one line, its 8-bit bytes (surrogate-escaped) read as UTF-8."""
+    return clean_text(re.sub(r"\r?\n(?=[ \t])", "", str(value)))
 
 
 def _decode_words(value: str) -> str:

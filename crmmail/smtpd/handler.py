@@ -22,6 +22,7 @@ from crmmail.smtpd import replies
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from crmmail.storage.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,10 @@ class IntakeHandler:
         return [
             SpoolEntry(
                 account_id=account_id,
-                peer=peer_text[:300],
-                helo=(session.host_name or "")[:300],
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=addresses,
+                peer=clean_text(peer_text)[:300],
+                helo=clean_text(session.host_name or "")[:300],
+                mail_from=clean_text(envelope.mail_from or ""),
+                rcpt_tos=[clean_text(address) for address in addresses],
                 raw=raw,
             )
             for account_id, addresses in by_account.items()

@@ -179,3 +179,23 @@ def test_a_failing_recipient_lookup_answers_451_then_recovers(
         with db.transaction() as session:
             session.execute(text("ALTER TABLE account_away RENAME TO account"))
         assert client.rcpt("acme@mail.localhost") == reply(replies.RCPT_OK)
+
+
+@pytest.mark.parametrize(
+    ("helo", "mail_from"),
+    [("caf\xe9.test", "bob@corp.test"), ("a\x00b.test", "b\xe9b@corp.test")],
+)
+def test_eight_bit_and_nul_envelope_text_is_stored_cleaned(
+    db: Database, settings: Settings, acme: int, helo: str, mail_from: str
+) -> None:
+    with running_intake(db, settings) as port, smtplib.SMTP("127.0.0.1", port) as client:
+        client.command_encoding = "latin-1"  # send the raw bytes, as a broken client would
+        client.ehlo(helo)
+        assert client.mail(mail_from)[0] == 250
+        assert client.rcpt("acme@mail.localhost")[0] == 250
+        assert client.data(wire_bytes(message()))[0] == 250
+    [row] = spooled(db)
+    for text_value in (row.helo, row.mail_from):
+        assert "\x00" not in text_value
+        text_value.encode("utf-8", "strict")
+    assert "\ufffd" in row.helo + row.mail_from
