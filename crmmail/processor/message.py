@@ -111,7 +111,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         to=_mailboxes(message, "to"),
         cc=_mailboxes(message, "cc"),
         date=_date(_header_text(message, "date")),
-        content_type=message.get_content_type(),
+        content_type=clean_text(message.get_content_type()),
         headers=_first_values(message),
         defects=defects,
     )
@@ -232,7 +232,7 @@ def _read_parts(message: Message, parsed: ParsedMessage) -> None:
 
 
 def _read_leaf(part: Message, parsed: ParsedMessage) -> None:
-    content_type = part.get_content_type()
+    content_type = clean_text(part.get_content_type())
     disposition = (part.get_content_disposition() or "").lower()
     filename = _filename(part, parsed.defects)
     is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment"
