@@ -16,6 +16,7 @@ from crmmail.config import Settings
 from crmmail.processor.context import MessageContext
 from crmmail.processor.pipeline import SMART_ADDRESS_PIPELINE, run_pipeline
 from crmmail.storage.database import Database
+from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class Worker:
         """Process one due message; ``False`` when none is due."""
         with self.db.transaction() as session:
             claimed = InboundRepository(session).claim_next(
-                timedelta(seconds=self.settings.lease_seconds)
+                timedelta(seconds=self.settings.lease_seconds), self.settings.max_attempts
             )
         if claimed is None:
             return False
@@ -55,7 +56,7 @@ class Worker:
             log.warning("inbound %d: lease lost to another worker; left to it", claimed.id)
         except Exception as error:
             log.exception(
-                "inbound %d: processing failed (attempt %d)", claimed.id, claimed.attempts + 1
+                "inbound %d: processing failed (attempt %d)", claimed.id, claimed.attempts
             )
             self._record_failure(claimed, error)
         return True
@@ -68,7 +69,7 @@ class Worker:
             outcome = run_pipeline(ctx, self.pipeline)
             message_id = ctx.parsed.message_id if ctx.parsed else None
             finished = InboundRepository(session).finish(
-                claimed.id, outcome.status, outcome.reason, message_id, ctx.message_key
+                claimed, outcome.status, outcome.reason, message_id, ctx.message_key
             )
             if not finished:
                 raise LeaseLost()
@@ -83,9 +84,13 @@ class Worker:
         text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
         with self.db.transaction() as session:
             message = InboundRepository(session).record_failure(
-                claimed.id, text, self.settings.max_attempts, self.settings.retry_base_delay
+                claimed, text, self.settings.max_attempts, self.settings.retry_base_delay
             )
-            if message is not None and message.status == "dead":
+            if message is None:
+                log.warning(
+                    "inbound %d: lease lost to another worker; failure not recorded", claimed.id
+                )
+            elif message.status == InboundStatus.DEAD.value:
                 log.error("inbound %d: dead after %d attempts", claimed.id, message.attempts)
 
     def run_until_idle(self) -> int:

@@ -4,8 +4,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crmmail.errors import NotFound
+from crmmail.errors import NotFound, UserInputError
 from crmmail.services.accounts import get_account
+from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import InboundRepository
 
 
@@ -28,8 +29,19 @@ def list_inbound(session: Session, slug: str) -> list[dict[str, Any]]:
     ]
 
 
+RETRYABLE = (InboundStatus.DEAD.value, InboundStatus.IGNORED.value)
+
+
 def retry_inbound(session: Session, inbound_id: int) -> dict[str, Any]:
-    message = InboundRepository(session).requeue(inbound_id)
+    """Queue a dead or ignored message again (after fixing what made it fail or not match)."""
+    repo = InboundRepository(session)
+    message = repo.get(inbound_id)
     if message is None:
         raise NotFound(f"no inbound message {inbound_id}: see `crmmail inbound list SLUG`")
+    if message.status not in RETRYABLE:
+        raise UserInputError(
+            f"inbound message {inbound_id} is {message.status}: "
+            "only dead or ignored messages can be retried"
+        )
+    repo.requeue(inbound_id)
     return {"id": message.id, "status": message.status}

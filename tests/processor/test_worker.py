@@ -1,22 +1,26 @@
 """The worker: retries with backoff, dead messages, requeue, leases, and several workers at once."""
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from crmmail.config import Settings
+from crmmail.errors import UserInputError
 from crmmail.processor.worker import Worker
 from crmmail.services import crm, inbound
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
-from crmmail.storage.models import InboundMessage, Note
-from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from crmmail.storage.models import InboundMessage, InboundStatus, Note
+from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository, SpoolEntry
 from tests.faults import fail_inserts, heal
-from tests.intake import message, wire_bytes
+from tests.intake import message, send, wire_bytes
 from tests.processor.conftest import Mailroom
 
 NOTE = "acme@mail.localhost"
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
 
 
 def spool(db: Database, account_id: int, raw: bytes, rcpt: str = NOTE) -> int:
@@ -35,12 +39,13 @@ def test_a_failing_message_is_retried_then_dead_and_never_blocks_others(
 ) -> None:
     known_contact(mailroom.db)
     fail_inserts(mailroom.db, "note", "new.subject = 'poison'")
-    mailroom.deliver(message(subject="poison", message_id="<p@x>"), [NOTE])
-    mailroom.deliver(message(subject="fine", message_id="<f@x>"), [NOTE])
+    send(mailroom.port, message(subject="poison", message_id="<p@x>"), [NOTE])
+    send(mailroom.port, message(subject="fine", message_id="<f@x>"), [NOTE])
+    mailroom.process()  # the poison message goes first, fails, and waits behind the fine one
     [poison, fine] = mailroom.inbound()
     assert (poison["status"], poison["reason"], poison["attempts"]) == ("dead", "error", 5)
     assert "injected storage failure" in poison["last_error"]
-    assert (fine["status"], fine["attempts"]) == ("done", 0)
+    assert (fine["status"], fine["attempts"]) == ("done", 1)
     assert [note["subject"] for note in mailroom.notes()] == ["fine"]
 
     heal(mailroom.db, "note")
@@ -67,18 +72,62 @@ def test_a_failure_backs_off_before_the_next_attempt(
         assert row.next_attempt_at >= before + timedelta(seconds=59)
 
 
+def claim(db: Database, now: datetime | None = None) -> ClaimedMessage | None:
+    with db.transaction() as session:
+        return InboundRepository(session).claim_next(LEASE, MAX_ATTEMPTS, now=now)
+
+
 def test_an_expired_lease_makes_a_message_claimable_again(db: Database, acme: int) -> None:
     inbound_id = spool(db, acme, wire_bytes(message()))
-    lease = timedelta(minutes=5)
+    first = claim(db)
+    assert first is not None and (first.id, first.attempts) == (inbound_id, 1)
+    assert claim(db) is None
+    again = claim(db, now=utcnow() + LEASE + timedelta(seconds=1))
+    assert again is not None and (again.id, again.attempts) == (inbound_id, 2)
+    assert again.token != first.token
+
+
+def test_a_message_that_kills_its_worker_every_time_ends_dead(db: Database, acme: int) -> None:
+    inbound_id = spool(db, acme, wire_bytes(message()))
+    now = utcnow()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        claimed = claim(db, now=now)
+        assert claimed is not None and claimed.attempts == attempt
+        now += LEASE + timedelta(seconds=1)  # the worker died: its lease runs out
+    assert claim(db, now=now) is None
     with db.transaction() as session:
-        claimed = InboundRepository(session).claim_next(lease)
-        assert claimed is not None and claimed.id == inbound_id
+        row = session.get(InboundMessage, inbound_id)
+        assert row is not None
+        assert (row.status, row.reason, row.attempts) == ("dead", "error", MAX_ATTEMPTS)
+        assert row.last_error is not None and "gave up" in row.last_error
+
+
+def test_a_worker_that_lost_its_lease_cannot_overwrite_the_outcome(db: Database, acme: int) -> None:
+    inbound_id = spool(db, acme, wire_bytes(message()))
+    slow = claim(db)
+    fast = claim(db, now=utcnow() + LEASE + timedelta(seconds=1))
+    assert slow is not None and fast is not None
     with db.transaction() as session:
-        assert InboundRepository(session).claim_next(lease) is None
-    later = utcnow() + lease + timedelta(seconds=1)
+        assert InboundRepository(session).finish(fast, InboundStatus.DONE, None, "m@x", "mid:m@x")
     with db.transaction() as session:
-        again = InboundRepository(session).claim_next(lease, now=later)
-        assert again is not None and again.id == inbound_id
+        repo = InboundRepository(session)
+        assert not repo.finish(slow, InboundStatus.IGNORED, "bcc", None, None)
+        assert repo.record_failure(slow, "late", MAX_ATTEMPTS, 0) is None
+    with db.transaction() as session:
+        row = session.get(InboundMessage, inbound_id)
+        assert row is not None and (row.status, row.last_error) == ("done", None)
+
+
+def test_only_dead_or_ignored_messages_can_be_retried(mailroom: Mailroom) -> None:
+    mailroom.deliver(message(), ["acme@mail.localhost"])  # no known contact: ignored, no_match
+    known_contact(mailroom.db)
+    [row] = mailroom.inbound()
+    with mailroom.db.transaction() as session:
+        inbound.retry_inbound(session, row["id"])
+    mailroom.process()
+    assert mailroom.outcomes() == [("done", None)]
+    with mailroom.db.transaction() as session, pytest.raises(UserInputError, match="is done"):
+        inbound.retry_inbound(session, row["id"])
 
 
 def test_concurrent_workers_process_each_message_exactly_once(

@@ -2,7 +2,9 @@
 
 A row moves ``queued -> processing -> done | ignored``; a failure sends it back to ``queued``
 with a later ``next_attempt_at`` and, after the last attempt, to ``dead`` (kept, never dropped).
-A ``processing`` row whose lease has run out is claimable again, so a crashed worker loses nothing.
+Each claim counts an attempt and carries a fresh ``claim_token``; only the holder of the token
+may record the outcome. A ``processing`` row whose lease has run out is claimable again, so a
+crashed worker loses nothing, and a message that kills its worker every time still ends ``dead``.
 """
 
 from datetime import datetime
@@ -50,6 +52,7 @@ class InboundMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

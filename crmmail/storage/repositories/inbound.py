@@ -1,16 +1,20 @@
 """The spool of received messages: store, claim with a lease, finish, retry, list."""
 
 import hashlib
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.base import utcnow
 from crmmail.storage.models import AppliedAction, InboundMessage, InboundStatus
+
+CLAIM_RACES = 10  # claims lost to other workers before giving up for this round
+MAX_RETRY_DELAY = 3600.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,20 @@ class ClaimedMessage:
     """A snapshot of a claimed spool row, usable outside the transaction that claimed it."""
 
     id: int
+    token: str
     account_id: int
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
     sha256: str
     attempts: int
+
+
+def _holds(token: str | None) -> ColumnElement[bool]:
+    """The row is still in the state we read: same claim token (or still unclaimed)."""
+    if token is None:
+        return InboundMessage.claim_token.is_(None)
+    return InboundMessage.claim_token == token
 
 
 class InboundRepository:
@@ -71,14 +83,41 @@ class InboundRepository:
     def get(self, inbound_id: int) -> InboundMessage | None:
         return self.session.get(InboundMessage, inbound_id)
 
-    def claim_next(self, lease: timedelta, now: datetime | None = None) -> ClaimedMessage | None:
+    def claim_next(
+        self, lease: timedelta, max_attempts: int, now: datetime | None = None
+    ) -> ClaimedMessage | None:
         """Take the next due message for this worker, or ``None`` when there is none.
 
         Due means queued with ``next_attempt_at`` passed, or processing with an expired lease
         (its worker died). On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets any number of workers
-        claim side by side; the conditional UPDATE keeps the claim exclusive on SQLite too.
+        claim side by side; the conditional UPDATE keeps the claim exclusive on SQLite too, and a
+        claim lost to another worker moves on to the next candidate.
         """
         now = now or utcnow()
+        for _ in range(CLAIM_RACES):
+            row = self.session.execute(self._next_due(now)).first()
+            if row is None:
+                return None
+            if row.attempts >= max_attempts:  # its worker died during every attempt
+                self._give_up(row.id, row.claim_token, row.attempts)
+                continue
+            token = secrets.token_hex(16)
+            claimed = self.session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == row.id, _holds(row.claim_token))
+                .values(
+                    status=InboundStatus.PROCESSING.value,
+                    lease_until=now + lease,
+                    attempts=row.attempts + 1,
+                    claim_token=token,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                return self._snapshot(row.id, token)
+        return None
+
+    def _next_due(self, now: datetime) -> Select[int, int, str | None]:
         due = or_(
             and_(
                 InboundMessage.status == InboundStatus.QUEUED.value,
@@ -90,28 +129,21 @@ class InboundRepository:
             ),
         )
         query = (
-            select(InboundMessage.id, InboundMessage.status)
+            select(InboundMessage.id, InboundMessage.attempts, InboundMessage.claim_token)
             .where(due)
             .order_by(InboundMessage.next_attempt_at, InboundMessage.id)
             .limit(1)
         )
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        row = self.session.execute(query).first()
-        if row is None:
-            return None
-        claimed = self.session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id == row.id, InboundMessage.status == row.status)
-            .values(status=InboundStatus.PROCESSING.value, lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        message = self.session.get(InboundMessage, row.id, populate_existing=True)
+        return query
+
+    def _snapshot(self, inbound_id: int, token: str) -> ClaimedMessage:
+        message = self.session.get(InboundMessage, inbound_id, populate_existing=True)
         assert message is not None
         return ClaimedMessage(
             id=message.id,
+            token=token,
             account_id=message.account_id,
             mail_from=message.mail_from,
             rcpt_tos=list(message.rcpt_tos),
@@ -120,9 +152,24 @@ class InboundRepository:
             attempts=message.attempts,
         )
 
+    def _give_up(self, inbound_id: int, token: str | None, attempts: int) -> None:
+        self.session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == inbound_id, _holds(token))
+            .values(
+                status=InboundStatus.DEAD.value,
+                reason="error",
+                last_error=f"gave up: the worker stopped during each of {attempts} attempts",
+                lease_until=None,
+                claim_token=None,
+                processed_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
     def finish(
         self,
-        inbound_id: int,
+        claimed: ClaimedMessage,
         status: InboundStatus,
         reason: str | None,
         message_id: str | None,
@@ -131,16 +178,14 @@ class InboundRepository:
         """Record the outcome of a claimed message; ``False`` if the claim was lost meanwhile."""
         result = self.session.execute(
             update(InboundMessage)
-            .where(
-                InboundMessage.id == inbound_id,
-                InboundMessage.status == InboundStatus.PROCESSING.value,
-            )
+            .where(InboundMessage.id == claimed.id, _holds(claimed.token))
             .values(
                 status=status.value,
                 reason=reason,
                 message_id=message_id,
                 message_key=message_key,
                 lease_until=None,
+                claim_token=None,
                 processed_at=utcnow(),
                 updated_at=utcnow(),
             )
@@ -149,22 +194,25 @@ class InboundRepository:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def record_failure(
-        self, inbound_id: int, error: str, max_attempts: int, base_delay: float
+        self, claimed: ClaimedMessage, error: str, max_attempts: int, base_delay: float
     ) -> InboundMessage | None:
-        """Count a failed attempt: back to the queue with a backoff, or ``dead`` at the last."""
-        message = self.session.get(InboundMessage, inbound_id, populate_existing=True)
-        if message is None:
+        """A failed attempt: back to the queue with a backoff, or ``dead`` after the last one.
+
+        ``None`` when the claim was lost meanwhile (the message is another worker's now).
+        """
+        message = self.session.get(InboundMessage, claimed.id, populate_existing=True)
+        if message is None or message.claim_token != claimed.token:
             return None
-        message.attempts += 1
         message.last_error = error
         message.lease_until = None
+        message.claim_token = None
         if message.attempts >= max_attempts:
             message.status = InboundStatus.DEAD.value
             message.reason = "error"
             message.processed_at = utcnow()
         else:
             message.status = InboundStatus.QUEUED.value
-            delay = min(base_delay * 2 ** (message.attempts - 1), 3600.0)
+            delay = min(base_delay * 2 ** (message.attempts - 1), MAX_RETRY_DELAY)
             message.next_attempt_at = utcnow() + timedelta(seconds=delay)
         return message
 
@@ -178,6 +226,7 @@ class InboundRepository:
         message.attempts = 0
         message.next_attempt_at = utcnow()
         message.lease_until = None
+        message.claim_token = None
         return message
 
     def list_for_account(self, account_id: int) -> list[InboundMessage]:
