@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 
 from crmmail.processor.message import Mailbox
-from crmmail.storage.repositories.crm import CrmRepository
 
 MAX_LEAD_NAME = 300
 
@@ -33,20 +32,6 @@ def person_names(mailbox: Mailbox) -> tuple[str, str]:
     words = ["-".join(p.capitalize() for p in w.split("-")) for w in words]
     name = (" ".join(words) or mailbox.address)[:200]
     return name, name.split()[0]
-
-
-def ensure_contacts(crm: CrmRepository, participants: Sequence[Mailbox]) -> list[int]:
-    """The contact id of every participant, creating the contacts that do not exist yet."""
-    known = crm.contacts_by_email(m.address for m in participants)
-    ids: list[int] = []
-    for mailbox in participants:
-        contact_id = known.get(mailbox.address)
-        if contact_id is None:
-            name, first_name = person_names(mailbox)
-            contact_id = crm.create_contact(name, first_name, [mailbox.address]).id
-            known[mailbox.address] = contact_id
-        ids.append(contact_id)
-    return list(dict.fromkeys(ids))
 
 
 def lead_name(subject: str, participants: Sequence[Mailbox]) -> str:

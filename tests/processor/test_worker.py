@@ -130,6 +130,44 @@ def test_only_dead_or_ignored_messages_can_be_retried(mailroom: Mailroom) -> Non
         inbound.retry_inbound(session, row["id"])
 
 
+def run_workers(db: Database, settings: Settings, count: int = 3) -> list[int]:
+    """Run ``count`` workers side by side until the spool is drained; how many each took."""
+    processed: list[int] = []
+    start = threading.Barrier(count)
+
+    def work() -> None:
+        worker = Worker(db, settings)
+        start.wait()
+        processed.append(worker.run_until_idle())
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return processed
+
+
+def test_concurrent_workers_creating_the_same_contacts_never_fail(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    senders = [f"Sender {n} <sender{n}@corp.test>" for n in range(3)]
+    for number in range(60):
+        mail = message(
+            sender=senders[number % 3],
+            to="acme+contact@mail.localhost",
+            cc=None,
+            message_id=f"<c{number}@corp.test>",
+        )
+        spool(db, acme, wire_bytes(mail), rcpt="acme+contact@mail.localhost")
+    assert sum(run_workers(db, settings, count=4)) == 60
+    with db.transaction() as session:
+        rows = session.execute(select(InboundMessage.status, InboundMessage.attempts)).all()
+        assert set(rows) == {("done", 1)}
+        contacts = sorted(c["emails"] for c in crm.list_contacts(session, "acme"))
+        assert contacts == [[f"sender{n}@corp.test"] for n in range(3)]
+
+
 def test_concurrent_workers_process_each_message_exactly_once(
     db: Database, settings: Settings, acme: int
 ) -> None:
@@ -137,20 +175,7 @@ def test_concurrent_workers_process_each_message_exactly_once(
     count = 60
     for number in range(count):
         spool(db, acme, wire_bytes(message(message_id=f"<m{number}@corp.test>")))
-    processed: list[int] = []
-    start = threading.Barrier(3)
-
-    def work() -> None:
-        worker = Worker(db, settings)
-        start.wait()
-        processed.append(worker.run_until_idle())
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert sum(processed) == count
+    assert sum(run_workers(db, settings)) == count
     with db.transaction() as session:
         statuses = session.execute(
             select(InboundMessage.status, func.count()).group_by(InboundMessage.status)

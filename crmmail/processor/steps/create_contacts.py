@@ -1,7 +1,7 @@
 """``+contact``: make every participant a contact and put the email on each of their cards."""
 
+from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import Ignore, MessageContext
-from crmmail.processor.names import ensure_contacts
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 

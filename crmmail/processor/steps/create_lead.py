@@ -1,7 +1,8 @@
 """``+lead``: create one lead named from the subject, its contacts being all the participants."""
 
+from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import MessageContext
-from crmmail.processor.names import ensure_contacts, lead_name
+from crmmail.processor.names import lead_name
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 

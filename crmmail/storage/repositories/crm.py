@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import (
@@ -47,6 +48,25 @@ class CrmRepository:
             )
         self.session.flush()
         return contact
+
+    def contact_for(self, email: str, name: str, first_name: str) -> int:
+        """The id of the contact with this address, created when there is none.
+
+        Safe against a concurrent creator: the insert runs in a savepoint, and when another
+        transaction created the same address first, its contact is the answer.
+        """
+        email = email.lower()
+        found = self.contacts_by_email([email]).get(email)
+        if found is not None:
+            return found
+        try:
+            with self.session.begin_nested():
+                return self.create_contact(name, first_name, [email]).id
+        except IntegrityError:
+            found = self.contacts_by_email([email]).get(email)
+            if found is None:
+                raise
+            return found
 
     def list_contacts(self) -> list[tuple[Contact, list[str]]]:
         contacts = self.session.scalars(
