@@ -177,12 +177,27 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     """Every address in the named headers, lower-cased, with display names decoded."""
     found: list[Mailbox] = []
     for display_name, address in getaddresses(_raw_values(message, name)):
-        address = clean_text(address).strip().strip("<>").lower()
+        address = _unquote_local_part(clean_text(address).strip().strip("<>").lower())
         if address.count("@") != 1 or any(ch.isspace() or ch in "<>[]" for ch in address):
             continue
         name_text = clean_text(" ".join(_decode_words(display_name).split()))
         found.append(Mailbox(name_text, address))
     return found
+
+
+_QUOTED_ATOM_LOCAL = re.compile(r'"([A-Za-z0-9!#$%&\'*+/=?^_`{|}~.-]+)"(@[^@]+)')
+
+
+def _unquote_local_part(address: str) -> str:
+    """``"ann"@x.test`` is the mailbox ``ann@x.test`` (RFC 5321 4.1.2): drop needless quotes.
+
+    >>> _unquote_local_part('"acme+lead"@mail.localhost')
+    'acme+lead@mail.localhost'
+    >>> _unquote_local_part('"a b"@x.test')
+    '"a b"@x.test'
+    """
+    match = _QUOTED_ATOM_LOCAL.fullmatch(address)
+    return match.group(1) + match.group(2) if match else address
 
 
 def _message_id(value: str) -> str | None:

@@ -171,3 +171,18 @@ def test_attachments_are_stored_once_per_message(mailroom: Mailroom) -> None:
         [attachment] = session.scalars(select(Attachment)).all()
         assert (attachment.filename, attachment.content) == ("q.pdf", b"%PDF-1.4 quote")
         assert attachment.size == 14
+
+
+def test_visibility_compares_smart_addresses_not_strings(mailroom: Mailroom) -> None:
+    mailroom.deliver(message(cc='"acme+contact"@MAIL.localhost'), ["Acme+Contact@mail.localhost"])
+    assert mailroom.outcomes() == [("done", None)]
+    assert len(mailroom.contacts()) == 2
+
+
+def test_a_lead_needs_no_participants(mailroom: Mailroom) -> None:
+    # A user forwards an enquiry from their own address: the lead is created, without contacts.
+    mail = message(sender="Me <me@acme.test>", to=LEAD, cc=None, subject="Fwd: enquiry")
+    mailroom.deliver(mail, [LEAD])
+    assert [(lead["name"], lead["contact_ids"]) for lead in mailroom.leads()] == [
+        ("Fwd: enquiry", [])
+    ]

@@ -1,15 +1,27 @@
-"""Keep only the actions whose smart address is visible in To or Cc; envelope-only means BCC."""
+"""Keep only the actions whose smart address is visible in To or Cc; envelope-only means BCC.
+
+Addresses are compared as smart addresses (slug and action), not as strings, so case, quoting
+and which of our domains was written make no difference.
+"""
 
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.routing.address import parse as parse_address
 
 
 def run(ctx: MessageContext) -> None:
-    visible = {mailbox.address for mailbox in (*ctx.message.to, *ctx.message.cc)}
+    visible = set()
+    for mailbox in (*ctx.message.to, *ctx.message.cc):
+        smart = parse_address(mailbox.address, ctx.smart_domains)
+        if smart is not None:
+            visible.add((smart.slug, smart.action))
     actions = set()
     for recipient in ctx.inbound.rcpt_tos:
         smart = parse_address(recipient, ctx.smart_domains)
-        if smart is not None and smart.action in ctx.actions and recipient.lower() in visible:
+        if (
+            smart is not None
+            and smart.action in ctx.actions
+            and (smart.slug, smart.action) in visible
+        ):
             actions.add(smart.action)
     if not actions:
         raise Ignore("bcc")
