@@ -7,10 +7,12 @@ needed to keep them.
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 
 from crmmail.config import Settings
+from crmmail.errors import CrmmailError
 from crmmail.processor.worker import Worker
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.server import start_smtp_server
@@ -23,7 +25,13 @@ async def serve(db: Database, settings: Settings, ready: threading.Event | None 
     """Run until SIGINT or SIGTERM."""
     worker = Worker(db, settings)
     handler = IntakeHandler(db, settings, on_spooled=worker.wakeup.set)
-    server = await start_smtp_server(handler, settings, settings.smtp_host, settings.smtp_port)
+    try:
+        server = await start_smtp_server(handler, settings, settings.smtp_host, settings.smtp_port)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise CrmmailError(
+            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {reason}"
+        ) from None
     stop = threading.Event()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

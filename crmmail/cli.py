@@ -7,7 +7,6 @@ non-zero with one line on stderr, never a traceback.
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,11 +91,42 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 pass_context = click.make_pass_decorator(Context)
 
 
+def listing_command(
+    group: click.Group,
+    help_text: str,
+    listing: Callable[[Session, str], list[dict[str, Any]]],
+    row_text: Callable[[dict[str, Any]], str],
+) -> None:
+    """Add ``GROUP list SLUG [--json]``: one line per row, or the rows as one JSON array."""
+
+    @group.command("list", help=help_text)
+    @click.argument("slug")
+    @json_option
+    @pass_context
+    def list_command(ctx: Context, slug: str, as_json: bool) -> None:
+        rows = ctx.run(lambda s: listing(s, slug))
+        emit(rows, as_json, lambda data: "\n".join(row_text(row) for row in data))
+
+
+def main() -> None:
+    """The ``crmmail`` console script: click's usage errors become one line too."""
+    try:
+        cli.main(prog_name="crmmail", standalone_mode=False)
+    except click.ClickException as error:
+        where = error.ctx.command_path if isinstance(error, click.UsageError) and error.ctx else ""
+        hint = f" (see `{where or 'crmmail'} --help`)"
+        click.echo(f"crmmail: error: {error.format_message()}{hint}", err=True)
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("crmmail: aborted", err=True)
+        sys.exit(1)
+
+
 @click.group()
 @click.option("--database-url", help="Overrides CRMMAIL_DATABASE_URL.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """crmmail: the email side of a CRM."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -116,19 +146,21 @@ def main(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     ctx.with_resource(_clear_errors())
 
 
-@main.command()
+@cli.command()
+@json_option
 @pass_context
-def init(ctx: Context) -> None:
+def init(ctx: Context, as_json: bool) -> None:
     """Create or upgrade the database schema (safe to run again)."""
     db = ctx.database(must_be_initialised=False)
     upgrade_to_head(db.engine)
-    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    url = db.engine.url.render_as_string(hide_password=True)
+    emit({"database_url": url, "at_head": True}, as_json, lambda d: f"database ready: {url}")
 
 
 # -- accounts and users ---------------------------------------------------------------------
 
 
-@main.group()
+@cli.group()
 def account() -> None:
     """CRM accounts and their smart addresses."""
 
@@ -179,7 +211,7 @@ def account_show(ctx: Context, slug: str, as_json: bool) -> None:
     )
 
 
-@main.group()
+@cli.group()
 def user() -> None:
     """Users of an account (their addresses are never treated as contacts)."""
 
@@ -217,10 +249,21 @@ def user_add(
     emit(data, as_json, lambda d: f"user {d['email']} added as {d['role']}")
 
 
+listing_command(
+    user,
+    "List the users of an account.",
+    accounts.list_users,
+    lambda r: (
+        f"{r['id']:>6}  {r['email']}  {r['role']}"
+        + ("" if r["email_access"] else "  (no email access)")
+    ),
+)
+
+
 # -- CRM cards ------------------------------------------------------------------------------
 
 
-@main.group()
+@cli.group()
 def contact() -> None:
     """Contacts."""
 
@@ -238,23 +281,6 @@ def contact_add(ctx: Context, slug: str, email: str, name: str | None, as_json: 
     emit(data, as_json, lambda d: f"contact {d['id']} added: {d['name']} <{d['emails'][0]}>")
 
 
-def listing_command(
-    group: click.Group,
-    help_text: str,
-    listing: Callable[[Session, str], list[dict[str, Any]]],
-    row_text: Callable[[dict[str, Any]], str],
-) -> None:
-    """Add ``GROUP list SLUG [--json]``: one line per row, or the rows as one JSON array."""
-
-    @group.command("list", help=help_text)
-    @click.argument("slug")
-    @json_option
-    @pass_context
-    def list_command(ctx: Context, slug: str, as_json: bool) -> None:
-        rows = ctx.run(lambda s: listing(s, slug))
-        emit(rows, as_json, lambda data: "\n".join(row_text(row) for row in data))
-
-
 listing_command(
     contact,
     "List the contacts of an account.",
@@ -270,7 +296,7 @@ def _card_commands(
 ) -> None:
     """``lead`` and ``customer`` have the same two commands."""
 
-    @main.group(group_name, help=f"{group_name.capitalize()}s.")
+    @cli.group(group_name, help=f"{group_name.capitalize()}s.")
     def group() -> None:
         pass
 
@@ -298,7 +324,7 @@ _card_commands("lead", crm.add_lead, crm.list_leads)
 _card_commands("customer", crm.add_customer, crm.list_customers)
 
 
-@main.group()
+@cli.group()
 def note() -> None:
     """Notes (emails on cards)."""
 
@@ -314,7 +340,7 @@ listing_command(
 # -- the spool and the server ---------------------------------------------------------------
 
 
-@main.group("inbound")
+@cli.group("inbound")
 def inbound_group() -> None:
     """Received messages (the spool)."""
 
@@ -337,7 +363,7 @@ def inbound_retry(ctx: Context, inbound_id: int, as_json: bool) -> None:
     emit(data, as_json, lambda d: f"inbound {d['id']} queued again")
 
 
-@main.command()
+@cli.command()
 @click.option("--smtp-host", help="Overrides CRMMAIL_SMTP_HOST.")
 @click.option("--smtp-port", type=click.IntRange(0, 65535), help="Overrides CRMMAIL_SMTP_PORT.")
 @pass_context
@@ -352,21 +378,16 @@ def serve(ctx: Context, smtp_host: str | None, smtp_port: int | None) -> None:
     )
     db = ctx.database()
     logging.getLogger("crmmail").setLevel(logging.INFO)  # a mail server logs every message
-    try:
-        asyncio.run(serve_forever(db, settings))
-    except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise CrmmailError(
-            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {reason}"
-        ) from None
+    asyncio.run(serve_forever(db, settings))
 
 
-@main.command()
+@cli.command()
 @click.option(
     "--until-idle", is_flag=True, required=True, help="Drain the due messages, then exit."
 )
+@json_option
 @pass_context
-def process(ctx: Context, until_idle: bool) -> None:
+def process(ctx: Context, until_idle: bool, as_json: bool) -> None:
     """Process the spooled messages that are due, then exit."""
     count = Worker(ctx.database(), ctx.settings).run_until_idle()
-    click.echo(f"processed {count} message(s)")
+    emit({"processed": count}, as_json, lambda d: f"processed {d['processed']} message(s)")

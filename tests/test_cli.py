@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from crmmail.cli import main
+from crmmail.cli import cli as crmmail_cli
+from crmmail.config import Settings
+from crmmail.storage.database import Database
+from tests.intake import message, running_intake, send
 
 
 class Cli:
@@ -20,13 +23,17 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, ok: bool = True) -> Any:
-        result = self.runner.invoke(main, ["--database-url", self.database_url, *args])
+        result = self.runner.invoke(crmmail_cli, ["--database-url", self.database_url, *args])
         if ok:
             assert result.exit_code == 0, result.output
         return result
 
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "--json").stdout)
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        result = self.runner.invoke(
+            crmmail_cli, ["--database-url", self.database_url, *args, "--json"], env=env
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
 
 
 @pytest.fixture
@@ -96,6 +103,8 @@ def test_cards_and_their_listings(cli: Cli) -> None:
         (["lead", "add", "acme", "Deal", "--contact", "who@x.test"], "no contact with address"),
         (["lead", "add", "acme", "  "], "a lead needs a name"),
         (["inbound", "retry", "999"], "no inbound message 999"),
+        (["lead", "add", "acme", "x" * 301], "the lead name is too long"),
+        (["contact", "add", "acme", "c@x.test", "--name", "y" * 201], "contact name is too long"),
     ],
 )
 def test_bad_input_is_one_clear_line(cli: Cli, args: list[str], message: str) -> None:
@@ -138,3 +147,68 @@ def test_bad_settings_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
     result = run_crmmail("--database-url", "mysql://x/y", "init", cwd=tmp_path)
     assert result.stderr.startswith("crmmail: error: unsupported database 'mysql'")
+
+
+def test_users_keep_their_role_and_email_access(cli: Cli) -> None:
+    cli("account", "create", "acme")
+    cli("user", "add", "acme", "Boss@Acme.test", "--admin", "--name", "The Boss")
+    cli("user", "add", "acme", "temp@acme.test", "--no-email-access")
+    assert [
+        (u["email"], u["name"], u["role"], u["email_access"])
+        for u in cli.json("user", "list", "acme")
+    ] == [
+        ("boss@acme.test", "The Boss", "admin", True),
+        ("temp@acme.test", "temp", "member", False),
+    ]
+
+
+def test_smart_domains_come_from_the_environment(cli: Cli) -> None:
+    cli("account", "create", "acme")
+    env = {"CRMMAIL_SMART_DOMAINS": "crm.example.test, mail.example.test"}
+    shown = cli.json("account", "show", "acme", env=env)
+    assert shown["smart_addresses"]["contact"] == "acme+contact@crm.example.test"
+
+
+def test_init_process_and_retry_on_the_command_line(
+    cli: Cli, db: Database, settings: Settings
+) -> None:
+    assert cli.json("init")["at_head"] is True
+    cli("account", "create", "acme")
+    with running_intake(db, settings) as port:
+        send(port, message(cc="acme@mail.localhost"), ["acme@mail.localhost"])
+    assert cli.json("process", "--until-idle") == {"processed": 1}
+    [ignored] = cli.json("inbound", "list", "acme")
+    assert (ignored["status"], ignored["reason"], ignored["message_id"]) == (
+        "ignored",
+        "no_match",
+        "quote-1@corp.test",
+    )
+    cli("contact", "add", "acme", "ann@example.com")
+    assert cli.json("inbound", "retry", str(ignored["id"])) == {
+        "id": ignored["id"],
+        "status": "queued",
+    }
+    assert cli.json("process", "--until-idle") == {"processed": 1}
+    [done] = cli.json("inbound", "list", "acme")
+    assert {key: done[key] for key in ("id", "status", "reason")} == {
+        "id": ignored["id"],
+        "status": "done",
+        "reason": None,
+    }
+    [note] = cli.json("note", "list", "acme")
+    assert {key: note[key] for key in ("entity_type", "subject", "message_id")} == {
+        "entity_type": "contact",
+        "subject": "Quote for 100 widgets",
+        "message_id": "quote-1@corp.test",
+    }
+    assert note["entity_id"] == cli.json("contact", "list", "acme")[0]["id"]
+    assert cli.json("process", "--until-idle") == {"processed": 0}
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    result = run_crmmail("inbound", "retry", "abc", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "crmmail: error: Invalid value for 'INBOUND_ID': 'abc' is not a valid integer."
+        " (see `crmmail inbound retry --help`)\n"
+    )

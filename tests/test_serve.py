@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -40,7 +41,12 @@ def server(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "CRMMAIL_WORKER_IDLE_POLL": "0.2"},
+        env={
+            **os.environ,
+            "CRMMAIL_WORKER_IDLE_POLL": "0.2",
+            "CRMMAIL_MAX_MESSAGE_SIZE": "123456",
+            "CRMMAIL_SMTP_PORT": "1",  # the --smtp-port flag wins over the environment
+        },
     )
     assert process.stdout is not None
     first_line = process.stdout.readline()
@@ -74,6 +80,9 @@ def test_mail_sent_to_serve_becomes_a_note_and_sigterm_stops_it(
     process, port = server
     with db.transaction() as session:
         crm.add_contact(session, "acme", "ann@example.com", "Ann", ("mail.localhost",))
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        client.ehlo()
+        assert client.esmtp_features["size"] == "123456"  # from CRMMAIL_MAX_MESSAGE_SIZE
     send(port, message(), ["acme@mail.localhost"])
     [note] = wait_for_notes(db)
     assert note["subject"] == "Quote for 100 widgets"

@@ -6,9 +6,11 @@ from sqlalchemy.orm import Session
 
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.routing.address import Action, format_address, is_our_domain
-from crmmail.services.validation import checked_email, checked_slug
-from crmmail.storage.models import Account, UserRole
+from crmmail.services.validation import checked_email, checked_name, checked_slug
+from crmmail.storage.models import Account, User, UserRole
 from crmmail.storage.repositories.accounts import AccountRepository
+
+MAX_NAME = 200
 
 
 def get_account(session: Session, slug: str) -> Account:
@@ -23,7 +25,7 @@ def create_account(session: Session, slug: str, name: str | None) -> Account:
     slug = checked_slug(slug)
     if repo.by_slug(slug) is not None:
         raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
-    return repo.create(slug, name or slug)
+    return repo.create(slug, checked_name(name, "account", MAX_NAME) if name is not None else slug)
 
 
 def rename_account(session: Session, slug: str, new_slug: str) -> Account:
@@ -67,10 +69,19 @@ def add_user(
     user = repo.add_user(
         account,
         email,
-        name or email.partition("@")[0],
+        checked_name(name, "user", MAX_NAME) if name is not None else email.partition("@")[0],
         UserRole.ADMIN if admin else UserRole.MEMBER,
         email_access,
     )
+    return _describe_user(user)
+
+
+def list_users(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [_describe_user(user) for user in AccountRepository(session).users(account.id)]
+
+
+def _describe_user(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,

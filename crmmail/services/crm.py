@@ -8,9 +8,12 @@ from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.processor.message import Mailbox
 from crmmail.processor.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
-from crmmail.services.validation import checked_email
+from crmmail.services.validation import checked_email, checked_name
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.notes import NoteRepository
+
+MAX_PERSON_NAME = 200
+MAX_CARD_NAME = 300
 
 
 def add_contact(
@@ -22,7 +25,8 @@ def add_contact(
     email = checked_email(email)
     if crm.contacts_by_email([email]):
         raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
-    full_name, first_name = person_names(Mailbox(name or "", email))
+    given = checked_name(name, "contact", MAX_PERSON_NAME) if name is not None else ""
+    full_name, first_name = person_names(Mailbox(given, email))
     contact = crm.create_contact(full_name, first_name, [email])
     return {
         "id": contact.id,
@@ -41,7 +45,7 @@ def list_contacts(session: Session, slug: str) -> list[dict[str, Any]]:
 
 
 def _contact_ids(crm: CrmRepository, emails: list[str]) -> list[int]:
-    wanted = [checked_email(email) for email in emails]
+    wanted = list(dict.fromkeys(checked_email(email) for email in emails))
     known = crm.contacts_by_email(wanted)
     missing = [email for email in wanted if email not in known]
     if missing:
@@ -51,18 +55,11 @@ def _contact_ids(crm: CrmRepository, emails: list[str]) -> list[int]:
     return [known[email] for email in wanted]
 
 
-def _checked_name(name: str, what: str) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise UserInputError(f"a {what} needs a name")
-    return name
-
-
 def add_lead(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
     ids = _contact_ids(crm, contacts)
-    lead = crm.create_lead(_checked_name(name, "lead"), ids)
+    lead = crm.create_lead(checked_name(name, "lead", MAX_CARD_NAME), ids)
     return {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
 
 
@@ -78,7 +75,7 @@ def add_customer(session: Session, slug: str, name: str, contacts: list[str]) ->
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
     ids = _contact_ids(crm, contacts)
-    customer = crm.create_customer(_checked_name(name, "customer"), ids)
+    customer = crm.create_customer(checked_name(name, "customer", MAX_CARD_NAME), ids)
     return {"id": customer.id, "name": customer.name, "contact_ids": ids}
 
 

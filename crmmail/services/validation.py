@@ -22,3 +22,13 @@ def checked_email(address: str) -> str:
     except EmailNotValidError as error:
         raise UserInputError(f"invalid email address {address!r}: {error}") from None
     return valid.normalized.lower()
+
+
+def checked_name(name: str, what: str, max_length: int) -> str:
+    """A display name with its white space folded; ``UserInputError`` if empty or too long."""
+    name = " ".join(name.split())
+    if not name:
+        raise UserInputError(f"a {what} needs a name")
+    if len(name) > max_length:
+        raise UserInputError(f"the {what} name is too long: at most {max_length} characters")
+    return name

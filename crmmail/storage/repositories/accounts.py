@@ -47,6 +47,13 @@ class AccountRepository:
             select(User).where(User.account_id == account_id, User.email == email.lower())
         ).first()
 
+    def users(self, account_id: int) -> list[User]:
+        return list(
+            self.session.scalars(
+                select(User).where(User.account_id == account_id).order_by(User.id)
+            )
+        )
+
     def user_emails(self, account_id: int) -> set[str]:
         """Every user address of the account, lower-cased."""
         return set(
