@@ -19,6 +19,7 @@ class Mailroom:
     db: Database
     settings: Settings
     port: int
+    account_id: int
 
     def deliver(
         self, mail: EmailMessage | bytes, rcpt: list[str], mail_from: str = "bob@corp.test"
@@ -56,4 +57,4 @@ class Mailroom:
 @pytest.fixture
 def mailroom(db: Database, settings: Settings, acme: int) -> Iterator[Mailroom]:
     with running_intake(db, settings) as port:
-        yield Mailroom(db, settings, port)
+        yield Mailroom(db, settings, port, acme)

@@ -146,6 +146,21 @@ def test_one_message_to_two_accounts_is_spooled_once_per_account(
     }
 
 
+def test_a_message_for_two_accounts_is_stored_for_both_or_for_none(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    with db.transaction() as session:
+        other = accounts.create_account(session, "globex", "Globex").id
+    fail_inserts(db, "inbound_message", f"new.account_id = {other}")
+    with running_intake(db, settings) as port, smtplib.SMTP("127.0.0.1", port) as client:
+        client.ehlo()
+        client.mail("bob@corp.test")
+        client.rcpt("acme@mail.localhost")
+        client.rcpt("globex@mail.localhost")
+        assert client.data(wire_bytes(message())) == reply(replies.TEMPORARY_FAILURE)
+    assert spooled(db) == []
+
+
 def test_storage_failure_during_data_answers_451_and_stores_nothing(
     db: Database, settings: Settings, acme: int
 ) -> None:

@@ -11,7 +11,6 @@ from crmmail.processor.message import ParsedMessage
 BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder")
 AUTO_REPLY_SUBJECTS = (
-    "auto:",
     "autoreply:",
     "auto-reply:",
     "automatic reply:",
