@@ -25,7 +25,9 @@ def create_account(session: Session, slug: str, name: str | None) -> Account:
     slug = checked_slug(slug)
     if repo.by_slug(slug) is not None:
         raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
-    return repo.create(slug, checked_name(name, "account", MAX_NAME) if name is not None else slug)
+    return repo.create(
+        slug, checked_name(name, "account", MAX_NAME) if name and name.strip() else slug
+    )
 
 
 def rename_account(session: Session, slug: str, new_slug: str) -> Account:
@@ -69,7 +71,7 @@ def add_user(
     user = repo.add_user(
         account,
         email,
-        checked_name(name, "user", MAX_NAME) if name is not None else email.partition("@")[0],
+        checked_name(name, "user", MAX_NAME) if name and name.strip() else email.partition("@")[0],
         UserRole.ADMIN if admin else UserRole.MEMBER,
         email_access,
     )

@@ -25,7 +25,7 @@ def add_contact(
     email = checked_email(email)
     if crm.contacts_by_email([email]):
         raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
-    given = checked_name(name, "contact", MAX_PERSON_NAME) if name is not None else ""
+    given = checked_name(name, "contact", MAX_PERSON_NAME) if name and name.strip() else ""
     full_name, first_name = person_names(Mailbox(given, email))
     contact = crm.create_contact(full_name, first_name, [email])
     return {
