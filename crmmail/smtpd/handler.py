@@ -84,7 +84,7 @@ class IntakeHandler:
         return replies.RCPT_OK
 
     def _resolve(self, address: str) -> Route | Refusal:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return resolve(
                 address, self.settings.smart_domains, AccountRepository(session).id_for_slug
             )

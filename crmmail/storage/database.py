@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmmail.errors import UserInputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "crmmail_read_only"
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL, ``synchronous=FULL``, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
+    """WAL, ``synchronous=FULL``, foreign keys, and ``BEGIN IMMEDIATE`` for transactions that write.
 
     pysqlite's own deferred BEGIN lets two writers both read and then fail to upgrade their lock
-    (SQLITE_BUSY without waiting); taking the write lock up front makes them queue instead.
+    (SQLITE_BUSY without waiting); taking the write lock up front makes them queue instead. Read
+    transactions (``Database.read``) begin deferred: in WAL mode they never wait for a writer.
     """
 
     @event.listens_for(engine, "connect")
@@ -33,7 +35,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -64,6 +67,9 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
@@ -77,6 +83,12 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not queue behind writers."""
+        with self._read_sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:
