@@ -6,11 +6,10 @@ from sqlalchemy.orm import Session
 
 from crmmail.processor.message import Mailbox, ParsedMessage
 from crmmail.routing.address import Action
-from crmmail.storage.models import Attachment, EntityType, Note
+from crmmail.storage.models import EntityType
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
-from crmmail.storage.repositories.notes import NoteRepository
 
 
 class Ignore(Exception):
@@ -57,44 +56,3 @@ class MessageContext:
     @property
     def accounts(self) -> AccountRepository:
         return AccountRepository(self.session)
-
-    def attach(self, entity_type: EntityType, entity_id: int) -> None:
-        """Put the email on a card, once per card whatever the number of actions."""
-        if (entity_type, entity_id) in self.noted:
-            return
-        self.noted.add((entity_type, entity_id))
-        notes = NoteRepository(self.session)
-        message = self.message
-        notes.add(
-            Note(
-                account_id=self.inbound.account_id,
-                entity_type=entity_type.value,
-                entity_id=entity_id,
-                inbound_id=self.inbound.id,
-                subject=message.subject,
-                from_addr=_format(message.from_),
-                to_addrs=_format(message.to),
-                cc_addrs=_format(message.cc),
-                date=message.date,
-                text_body=message.text,
-                html_body=message.html,
-                message_id=message.message_id,
-            )
-        )
-        if not self.attachments_stored:
-            self.attachments_stored = True
-            for attachment in message.attachments:
-                notes.add_attachment(
-                    Attachment(
-                        inbound_id=self.inbound.id,
-                        filename=attachment.filename,
-                        content_type=attachment.content_type,
-                        size=len(attachment.content),
-                        sha256=attachment.sha256,
-                        content=attachment.content,
-                    )
-                )
-
-
-def _format(mailboxes: list[Mailbox]) -> str:
-    return ", ".join(f"{m.name} <{m.address}>" if m.name else m.address for m in mailboxes)

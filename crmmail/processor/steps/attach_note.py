@@ -1,6 +1,7 @@
 """The note address: put the email on the cards of known participants, their leads, customers."""
 
 from crmmail.processor.context import Ignore, MessageContext
+from crmmail.processor.notes import attach
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 
@@ -16,9 +17,9 @@ def run(ctx: MessageContext) -> None:
             raise Ignore("no_match")
         return
     for contact_id in contact_ids:
-        ctx.attach(EntityType.CONTACT, contact_id)
+        attach(ctx, EntityType.CONTACT, contact_id)
     for lead_id in crm.open_leads_of(contact_ids):
-        ctx.attach(EntityType.LEAD, lead_id)
+        attach(ctx, EntityType.LEAD, lead_id)
     for customer_id in crm.customers_of(contact_ids):
-        ctx.attach(EntityType.CUSTOMER, customer_id)
+        attach(ctx, EntityType.CUSTOMER, customer_id)
     ctx.applied.add(Action.NOTE)

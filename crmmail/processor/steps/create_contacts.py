@@ -2,6 +2,7 @@
 
 from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import Ignore, MessageContext
+from crmmail.processor.notes import attach
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 
@@ -12,5 +13,5 @@ def run(ctx: MessageContext) -> None:
     if not ctx.participants and ctx.actions == {Action.CONTACT}:
         raise Ignore("no_participants")
     for contact_id in ensure_contacts(ctx.crm, ctx.participants):
-        ctx.attach(EntityType.CONTACT, contact_id)
+        attach(ctx, EntityType.CONTACT, contact_id)
     ctx.applied.add(Action.CONTACT)

@@ -3,6 +3,7 @@
 from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import MessageContext
 from crmmail.processor.names import lead_name
+from crmmail.processor.notes import attach
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 
@@ -13,5 +14,5 @@ def run(ctx: MessageContext) -> None:
     crm = ctx.crm
     contact_ids = ensure_contacts(crm, ctx.participants)
     lead = crm.create_lead(lead_name(ctx.message.subject, ctx.participants), contact_ids)
-    ctx.attach(EntityType.LEAD, lead.id)
+    attach(ctx, EntityType.LEAD, lead.id)
     ctx.applied.add(Action.LEAD)
