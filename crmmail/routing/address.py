@@ -1,8 +1,9 @@
 """The smart-address grammar: ``slug[+action]@smart_domain``, parsed by a pure function.
 
-Only the strict form is a smart address: a slug of lower-case letters, digits and inner
-hyphens, an optional known action, and one of our domains, compared case-insensitively.
-Quoted local parts, ``%`` and ``!`` relay forms, source routes and IP literals never are.
+Only the strict form is a smart address: a slug of letters, digits and inner hyphens (ASCII,
+compared case-insensitively), an optional known action, and one of our domains. Quoted local
+parts, ``%`` and ``!`` relay forms, source routes and IP literals never are. (aiosmtpd and the
+header reader drop needless quotes first: ``"acme"@domain`` is the mailbox ``acme@domain``.)
 
 >>> parse("Acme@Mail.Localhost", ("mail.localhost",))
 SmartAddress(slug='acme', action=<Action.NOTE: 'note'>, domain='mail.localhost')

@@ -9,6 +9,15 @@ from crmmail.smtpd.handler import IntakeHandler
 
 # An MX takes no AUTH: never advertise aiosmtpd's built-in mechanisms.
 NO_AUTH = ("LOGIN", "PLAIN")
+# RFC 5321 allows 1000 octets a line, but careless senders (HTML without line breaks) send more;
+# refusing them would bounce real mail, so lines are accepted up to this length.
+MAX_LINE_LENGTH = 64 * 1024
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's SMTP protocol with a line limit that real-world mail fits in."""
+
+    line_length_limit = MAX_LINE_LENGTH
 
 
 async def start_smtp_server(
@@ -18,7 +27,7 @@ async def start_smtp_server(
     loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
-        return SMTP(
+        return IntakeSMTP(
             handler,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,

@@ -214,3 +214,14 @@ def test_eight_bit_and_nul_envelope_text_is_stored_cleaned(
         assert "\x00" not in text_value
         text_value.encode("utf-8", "strict")
     assert "\ufffd" in row.helo + row.mail_from
+
+
+def test_lines_longer_than_rfc_5321_are_accepted_intact(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    mail = message()
+    raw = wire_bytes(mail).replace(b"Hello,", b"<p>" + b"x" * 20_000 + b"</p> Hello,")
+    with running_intake(db, settings) as port:
+        send(port, raw, ["acme@mail.localhost"])
+    [row] = spooled(db)
+    assert row.raw == raw

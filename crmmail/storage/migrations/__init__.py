@@ -1,0 +1,1 @@
+"""Alembic migrations of the crmmail schema (run by ``crmmail init``)."""
