@@ -1,8 +1,7 @@
 """Wiring for ``crmmail serve``: the SMTP listener and the worker in one process, stopped cleanly.
 
-SIGINT/SIGTERM close the listener (new connections are refused), let the worker finish the
-message in hand, and exit. Messages already answered ``250`` are in the spool; nothing else is
-needed to keep them.
+SIGINT/SIGTERM stop accepting connections, let sessions in DATA finish (``421`` to idle ones),
+let the worker finish the message in hand, and exit. Messages answered ``250`` are in the spool.
 """
 
 import asyncio
@@ -26,7 +25,9 @@ async def serve(db: Database, settings: Settings, ready: threading.Event | None 
     worker = Worker(db, settings)
     handler = IntakeHandler(db, settings, on_spooled=worker.wakeup.set)
     try:
-        server = await start_smtp_server(handler, settings, settings.smtp_host, settings.smtp_port)
+        listener = await start_smtp_server(
+            handler, settings, settings.smtp_host, settings.smtp_port
+        )
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
         raise CrmmailError(
@@ -38,7 +39,7 @@ async def serve(db: Database, settings: Settings, ready: threading.Event | None 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     worker_thread = asyncio.create_task(asyncio.to_thread(worker.run, stop))
-    address = server.sockets[0].getsockname()
+    address = listener.address
     log.info("crmmail listening for SMTP on %s:%s", address[0], address[1])
     print(
         f"crmmail: SMTP on {address[0]}:{address[1]}, smart domains: "
@@ -48,10 +49,9 @@ async def serve(db: Database, settings: Settings, ready: threading.Event | None 
     if ready is not None:
         ready.set()
     await stopping.wait()
-    log.info("stopping: closing the listener, finishing the message in hand")
-    server.close()
+    log.info("stopping: no new connections; finishing DATA in progress and the message in hand")
+    await listener.shut_down(settings.shutdown_grace)
     stop.set()
     worker.wakeup.set()
     await worker_thread
-    await server.wait_closed()
     print("crmmail: stopped", flush=True)

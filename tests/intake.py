@@ -19,19 +19,14 @@ def running_intake(db: Database, settings: Settings) -> Iterator[int]:
     """The real intake listening on 127.0.0.1 (a free port), in a thread; yields the port."""
     loop = asyncio.new_event_loop()
     handler = IntakeHandler(db, settings)
-    server = loop.run_until_complete(start_smtp_server(handler, settings, "127.0.0.1", 0))
-    port = int(server.sockets[0].getsockname()[1])
+    listener = loop.run_until_complete(start_smtp_server(handler, settings, "127.0.0.1", 0))
+    port = listener.address[1]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         yield port
     finally:
-
-        async def shutdown() -> None:
-            server.close()
-            await server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(listener.shut_down(grace=5), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()

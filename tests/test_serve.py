@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from crmmail.services import crm
+from crmmail.services import crm, inbound
 from crmmail.storage.database import Database
-from tests.intake import message, send
+from tests.intake import message, send, wire_bytes
 
 LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
 
@@ -120,3 +120,54 @@ def test_serve_on_a_busy_port_is_one_clear_line(
     assert result.returncode == 1
     expected = f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert result.stderr == expected
+
+
+class RawSmtp:
+    """A hand-driven SMTP client, to stop the server at exact points of a session."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.replies = self.sock.makefile("rb")
+        assert self.reply().startswith(b"220")
+
+    def reply(self) -> bytes:
+        lines = [self.replies.readline()]
+        while lines[-1][3:4] == b"-":
+            lines.append(self.replies.readline())
+        return lines[-1]
+
+    def command(self, line: bytes) -> bytes:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.replies.close()
+        self.sock.close()
+
+
+def test_sigterm_finishes_data_in_progress_and_says_421_to_idle_sessions(
+    server: tuple[subprocess.Popen[str], int], db: Database
+) -> None:
+    process, port = server
+    idle, busy = RawSmtp(port), RawSmtp(port)
+    try:
+        for client in (idle, busy):
+            assert client.command(b"EHLO client.test").startswith(b"250")
+        assert busy.command(b"MAIL FROM:<bob@corp.test>").startswith(b"250")
+        assert busy.command(b"RCPT TO:<acme+contact@mail.localhost>").startswith(b"250")
+        assert busy.command(b"DATA").startswith(b"354")
+        raw = wire_bytes(message(cc="acme+contact@mail.localhost"))
+        busy.sock.sendall(raw[:100])
+        process.send_signal(signal.SIGTERM)
+        assert idle.reply().startswith(b"421 ")  # told at once, while DATA goes on
+        busy.sock.sendall(raw[100:] + b".\r\n")
+        assert busy.reply().startswith(b"250 ")
+        assert busy.reply().startswith(b"421 ")
+    finally:
+        idle.close()
+        busy.close()
+    assert process.wait(timeout=30) == 0
+    with db.transaction() as session:
+        assert [row["rcpt_tos"] for row in inbound.list_inbound(session, "acme")] == [
+            ["acme+contact@mail.localhost"]
+        ]
