@@ -25,6 +25,8 @@ MAX_HEADER_FIELDS = 500
 MAX_FIELD_BYTES = 16 * 1024
 MAX_HEADER_BLOCK_BYTES = 256 * 1024
 MAX_PARTS = 500
+MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
+MAX_CONTENT_TYPE_LENGTH = 255
 MAX_DEPTH = 20
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -111,7 +113,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         to=_mailboxes(message, "to"),
         cc=_mailboxes(message, "cc"),
         date=_date(_header_text(message, "date")),
-        content_type=clean_text(message.get_content_type()),
+        content_type=clean_text(message.get_content_type())[:MAX_CONTENT_TYPE_LENGTH],
         headers=_first_values(message),
         defects=defects,
     )
@@ -178,7 +180,11 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     found: list[Mailbox] = []
     for display_name, address in getaddresses(_raw_values(message, name)):
         address = _unquote_local_part(clean_text(address).strip().strip("<>").lower())
-        if address.count("@") != 1 or any(ch.isspace() or ch in "<>[]" for ch in address):
+        if (
+            len(address) > MAX_ADDRESS_LENGTH
+            or address.count("@") != 1
+            or any(ch.isspace() or ch in "<>[]" for ch in address)
+        ):
             continue
         name_text = clean_text(" ".join(_decode_words(display_name).split()))
         found.append(Mailbox(name_text, address))
@@ -247,7 +253,7 @@ def _read_parts(message: Message, parsed: ParsedMessage) -> None:
 
 
 def _read_leaf(part: Message, parsed: ParsedMessage) -> None:
-    content_type = clean_text(part.get_content_type())
+    content_type = clean_text(part.get_content_type())[:MAX_CONTENT_TYPE_LENGTH]
     disposition = (part.get_content_disposition() or "").lower()
     filename = _filename(part, parsed.defects)
     is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment"

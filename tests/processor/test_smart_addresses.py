@@ -186,3 +186,21 @@ def test_a_lead_needs_no_participants(mailroom: Mailroom) -> None:
     assert [(lead["name"], lead["contact_ids"]) for lead in mailroom.leads()] == [
         ("Fwd: enquiry", [])
     ]
+
+
+def test_oversized_fields_are_bounded_not_fatal(mailroom: Mailroom) -> None:
+    long_local = "x" * 400
+    mail = message(
+        sender=f"{'N' * 500} <bob@corp.test>",
+        to=f"{long_local}@corp.test, carol@corp.test",
+        cc=LEAD,
+        subject="S" * 5000,
+    )
+    mail.add_attachment(b"data", maintype="application", subtype="y" * 400, filename="f.bin")
+    mailroom.deliver(mail, [LEAD])
+    assert mailroom.outcomes() == [("done", None)]
+    [lead] = mailroom.leads()
+    assert len(lead["name"]) == 300
+    emails = sorted(c["emails"][0] for c in mailroom.contacts())
+    assert emails == ["bob@corp.test", "carol@corp.test"]
+    assert all(len(c["name"]) <= 200 for c in mailroom.contacts())
