@@ -134,5 +134,5 @@ class IntakeHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         """Any unexpected error in a session: a temporary failure, no internal text."""
-        log.error("SMTP session error: %s: %s", type(error).__name__, error)
+        log.error("SMTP session error: %s", type(error).__name__, exc_info=error)
         return replies.TEMPORARY_FAILURE
