@@ -5,6 +5,8 @@ from crmmail.processor.message import Mailbox
 from crmmail.storage.models import Attachment, EntityType, Note
 from crmmail.storage.repositories.notes import NoteRepository
 
+NAME_SPECIALS = frozenset('()<>[]:;@\\,"')
+
 
 def attach(ctx: MessageContext, entity_type: EntityType, entity_id: int) -> None:
     """Put the email on a card, once per card whatever the number of actions."""
@@ -45,9 +47,18 @@ def attach(ctx: MessageContext, entity_type: EntityType, entity_id: int) -> None
 
 
 def format_mailboxes(mailboxes: list[Mailbox]) -> str:
-    """Addresses as a header would show them.
+    """Addresses as a header would show them (decoded names, quoted where they need it).
 
-    >>> format_mailboxes([Mailbox("Ann Lee", "ann@x.test"), Mailbox("", "bob@y.test")])
-    'Ann Lee <ann@x.test>, bob@y.test'
+    >>> format_mailboxes([Mailbox("Lee, Ann", "ann@x.test"), Mailbox("", "bob@y.test")])
+    '"Lee, Ann" <ann@x.test>, bob@y.test'
     """
-    return ", ".join(f"{m.name} <{m.address}>" if m.name else m.address for m in mailboxes)
+    return ", ".join(_format_mailbox(mailbox) for mailbox in mailboxes)
+
+
+def _format_mailbox(mailbox: Mailbox) -> str:
+    if not mailbox.name:
+        return mailbox.address
+    name = mailbox.name
+    if any(ch in NAME_SPECIALS for ch in name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{mailbox.address}>"
