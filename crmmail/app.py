@@ -20,7 +20,7 @@ from crmmail.storage.database import Database
 log = logging.getLogger(__name__)
 
 
-async def serve(db: Database, settings: Settings, ready: threading.Event | None = None) -> None:
+async def serve(db: Database, settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     worker = Worker(db, settings)
     handler = IntakeHandler(db, settings, on_spooled=worker.wakeup.set)
@@ -38,20 +38,21 @@ async def serve(db: Database, settings: Settings, ready: threading.Event | None 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    worker_thread = asyncio.create_task(asyncio.to_thread(worker.run, stop))
-    address = listener.address
-    log.info("crmmail listening for SMTP on %s:%s", address[0], address[1])
-    print(
-        f"crmmail: SMTP on {address[0]}:{address[1]}, smart domains: "
-        f"{', '.join(settings.smart_domains)} (Ctrl-C stops)",
-        flush=True,
-    )
-    if ready is not None:
-        ready.set()
-    await stopping.wait()
-    log.info("stopping: no new connections; finishing DATA in progress and the message in hand")
-    await listener.shut_down(settings.shutdown_grace)
-    stop.set()
-    worker.wakeup.set()
-    await worker_thread
+    worker_thread = threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker")
+    worker_thread.start()
+    try:
+        host, port = listener.address
+        log.info("crmmail listening for SMTP on %s:%s", host, port)
+        print(
+            f"crmmail: SMTP on {host}:{port}, smart domains: "
+            f"{', '.join(settings.smart_domains)} (Ctrl-C stops)",
+            flush=True,
+        )
+        await stopping.wait()
+    finally:
+        log.info("stopping: no new connections; finishing DATA in progress and the message in hand")
+        await listener.shut_down(settings.shutdown_grace)
+        stop.set()
+        worker.wakeup.set()
+        await asyncio.to_thread(worker_thread.join)
     print("crmmail: stopped", flush=True)

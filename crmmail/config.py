@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_recipients: int = Field(default=100, gt=0)
     smtp_timeout: float = Field(default=300.0, gt=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
+    storage_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, gt=0)
     retry_base_delay: float = Field(default=30.0, ge=0)
     worker_idle_poll: float = Field(default=1.0, gt=0)

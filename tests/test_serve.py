@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ from tests.intake import message, send, wire_bytes
 LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
 
 
-@pytest.fixture
-def server(
-    database_url: str, acme: int, tmp_path: Path
+@contextmanager
+def start_serve(
+    database_url: str, tmp_path: Path, **env: str
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     process = subprocess.Popen(
         [
@@ -43,9 +44,12 @@ def server(
         text=True,
         env={
             **os.environ,
-            "CRMMAIL_WORKER_IDLE_POLL": "0.2",
+            # Far longer than any wait below: mail is processed because the intake wakes the
+            # worker, not because the worker happens to poll.
+            "CRMMAIL_WORKER_IDLE_POLL": "600",
             "CRMMAIL_MAX_MESSAGE_SIZE": "123456",
             "CRMMAIL_SMTP_PORT": "1",  # the --smtp-port flag wins over the environment
+            **env,
         },
     )
     assert process.stdout is not None
@@ -61,6 +65,14 @@ def server(
         process.stdout.close()
         assert process.stderr is not None
         process.stderr.close()
+
+
+@pytest.fixture
+def server(
+    database_url: str, acme: int, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    with start_serve(database_url, tmp_path) as started:
+        yield started
 
 
 def wait_for_notes(db: Database, deadline_s: float = 30.0) -> list[dict[str, object]]:
@@ -171,3 +183,23 @@ def test_sigterm_finishes_data_in_progress_and_says_421_to_idle_sessions(
         assert [row["rcpt_tos"] for row in inbound.list_inbound(session, "acme")] == [
             ["acme+contact@mail.localhost"]
         ]
+
+
+def test_a_client_that_never_finishes_data_is_cut_after_the_grace_period(
+    database_url: str, acme: int, tmp_path: Path, db: Database
+) -> None:
+    with start_serve(database_url, tmp_path, CRMMAIL_SHUTDOWN_GRACE="1") as (process, port):
+        stalled = RawSmtp(port)
+        try:
+            assert stalled.command(b"EHLO client.test").startswith(b"250")
+            assert stalled.command(b"MAIL FROM:<bob@corp.test>").startswith(b"250")
+            assert stalled.command(b"RCPT TO:<acme@mail.localhost>").startswith(b"250")
+            assert stalled.command(b"DATA").startswith(b"354")
+            stalled.sock.sendall(b"Subject: never finished\r\n\r\npart of a body")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert stalled.replies.readline() == b""  # cut, without a 250
+        finally:
+            stalled.close()
+    with db.transaction() as session:
+        assert inbound.list_inbound(session, "acme") == []

@@ -1,7 +1,8 @@
 """The named pipeline a spooled message runs through, and the runner that decides its outcome.
 
-Steps raise ``Ignore`` to end a message as ``ignored`` with a reason; anything else they raise
-is a failure: the transaction is rolled back and the worker counts an attempt.
+Steps raise ``Ignore`` to end a message as ``ignored`` with a reason, always before they write
+anything; anything else they raise is a failure: the transaction is rolled back and the worker
+counts an attempt.
 """
 
 from dataclasses import dataclass
@@ -22,9 +23,6 @@ SMART_ADDRESS_PIPELINE: tuple[str, ...] = (
     "record",
 )
 
-# Steps that only read the message: they run before the transaction touches the database.
-PURE_STEPS = frozenset({"parse", "classify"})
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -37,20 +35,10 @@ class Outcome:
 def run_pipeline(
     ctx: MessageContext, pipeline: tuple[str, ...] = SMART_ADDRESS_PIPELINE
 ) -> Outcome:
-    """Run the steps in order; an ``Ignore`` from any of them ends the message there.
-
-    The steps' writes sit in a savepoint, so an ignored message leaves no CRM rows behind.
-    """
-    savepoint = None
+    """Run the steps in order; an ``Ignore`` from any of them ends the message there."""
     try:
         for name in pipeline:
-            if savepoint is None and name not in PURE_STEPS:
-                savepoint = ctx.session.begin_nested()
             STEPS[name](ctx)
     except Ignore as outcome:
-        if savepoint is not None:
-            savepoint.rollback()
         return Outcome(InboundStatus.IGNORED, outcome.reason)
-    if savepoint is not None:
-        savepoint.commit()
     return Outcome(InboundStatus.DONE)

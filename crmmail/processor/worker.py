@@ -18,6 +18,7 @@ from crmmail.processor.pipeline import SMART_ADDRESS_PIPELINE, run_pipeline
 from crmmail.storage.database import Database
 from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
+from crmmail.storage.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +82,17 @@ class Worker:
         )
 
     def _record_failure(self, claimed: ClaimedMessage, error: Exception) -> None:
-        text = f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT]
+        text = clean_text(f"{type(error).__name__}: {error}")[:MAX_ERROR_TEXT]
         with self.db.transaction() as session:
-            message = InboundRepository(session).record_failure(
+            status = InboundRepository(session).record_failure(
                 claimed, text, self.settings.max_attempts, self.settings.retry_base_delay
             )
-            if message is None:
+            if status is None:
                 log.warning(
                     "inbound %d: lease lost to another worker; failure not recorded", claimed.id
                 )
-            elif message.status == InboundStatus.DEAD.value:
-                log.error("inbound %d: dead after %d attempts", claimed.id, message.attempts)
+            elif status is InboundStatus.DEAD:
+                log.error("inbound %d: dead after %d attempts", claimed.id, claimed.attempts)
 
     def run_until_idle(self) -> int:
         """Process every due message, then return how many were taken."""
@@ -103,6 +104,7 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; sleeps when idle until woken or the poll interval passes."""
         while not stop.is_set():
+            self.wakeup.clear()  # before looking: a message spooled from now on wakes us
             try:
                 worked = self.process_next()
             except SQLAlchemyError:
@@ -113,4 +115,3 @@ class Worker:
                 worked = False
             if not worked:
                 self.wakeup.wait(self.settings.worker_idle_poll)
-                self.wakeup.clear()

@@ -1,11 +1,11 @@
 """The aiosmtpd handler: recipients checked at RCPT, message spooled durably before ``250``.
 
 The handler only decides "accept or refuse" and stores bytes; parsing and CRM work happen in
-the worker. Database work runs in a thread so the event loop keeps serving other sessions, and
-the spool commit is shielded: a client that hangs up cannot cancel a commit half-way (a message
-committed for a client that never saw the ``250`` is a duplicate the worker drops, never a loss).
-Every failure answers ``451 4.3.0`` without internal detail: a temporary failure makes the sending
-MTA retry, which is what "never lose mail" needs.
+the worker. Database work runs in a thread, so the event loop keeps serving other sessions and
+a client that hangs up cannot stop a commit half-way; a database that does not answer within
+``storage_timeout`` gets ``451``. (A message committed for a client that never saw its ``250``
+is a duplicate the worker drops, never a loss.) Every failure answers ``451 4.3.0`` without
+internal detail: a temporary failure makes the sending MTA retry, which "never lose mail" needs.
 """
 
 import asyncio
@@ -71,7 +71,9 @@ class IntakeHandler:
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         try:
-            verdict = await asyncio.to_thread(self._resolve, address)
+            verdict = await asyncio.wait_for(
+                asyncio.to_thread(self._resolve, address), self.settings.storage_timeout
+            )
         except Exception:
             log.exception("RCPT %r from %s: lookup failed", address, session.peer)
             return replies.TEMPORARY_FAILURE
@@ -90,12 +92,12 @@ class IntakeHandler:
             )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        routes = self._routes.pop(envelope, [])
         raw = envelope.original_content or b""
-        entries = self._spool_entries(session, envelope, routes, raw)
-        commit = asyncio.ensure_future(asyncio.to_thread(self._spool, entries))
         try:
-            ids = await asyncio.shield(commit)
+            entries = self._spool_entries(session, envelope, self._routes.pop(envelope, []), raw)
+            ids = await asyncio.wait_for(
+                asyncio.to_thread(self._spool, entries), self.settings.storage_timeout
+            )
         except asyncio.CancelledError:
             log.warning("DATA from %s: client gone during the spool commit", session.peer)
             raise

@@ -1,9 +1,9 @@
 """The SMTP listener: aiosmtpd's protocol with our handler and limits, and its clean shutdown.
 
-Shutting down (SIGTERM) closes the listening socket, lets every session that is inside DATA
-finish it (its message is committed and answered as usual), answers ``421`` to the idle ones
-and closes them; sessions still in DATA when the grace period ends are cut (their client got no
-``250``, so it will send again: nothing is lost).
+Shutting down (SIGTERM) closes the listening socket, answers ``421`` to idle sessions and
+closes them, and lets every session that is inside DATA finish it (its message is committed and
+answered as usual) before it too gets ``421``. Sessions still in DATA when the grace period ends
+are cut (their client got no ``250``, so it will send again: nothing is lost).
 """
 
 import asyncio
@@ -23,22 +23,30 @@ MAX_LINE_LENGTH = 64 * 1024
 DRAIN_POLL = 0.05  # seconds between looks at the sessions while shutting down
 
 
+class Sessions:
+    """The open SMTP sessions of a listener, and whether it is shutting down."""
+
+    def __init__(self) -> None:
+        self.open: set[IntakeSMTP] = set()
+        self.draining = False
+
+
 class IntakeSMTP(SMTP):
-    """aiosmtpd's SMTP protocol that knows its session registry and whether it is in DATA."""
+    """aiosmtpd's SMTP protocol that knows its listener's sessions and whether it is in DATA."""
 
     line_length_limit = MAX_LINE_LENGTH
 
-    def __init__(self, handler: IntakeHandler, sessions: set["IntakeSMTP"], **kwargs: Any) -> None:
+    def __init__(self, handler: IntakeHandler, sessions: Sessions, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.sessions = sessions
         self.in_data = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.sessions.add(self)
+        self.sessions.open.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.sessions.discard(self)
+        self.sessions.open.discard(self)
         super().connection_lost(error)
 
     @syntax("DATA")
@@ -48,6 +56,8 @@ class IntakeSMTP(SMTP):
             await super().smtp_DATA(arg)
         finally:
             self.in_data = False
+        if self.sessions.draining:  # shutting down: this message was the last one
+            await self.say_goodbye()
 
     async def say_goodbye(self) -> None:
         """Tell an idle client we are going away (``421``), then hang up."""
@@ -59,7 +69,7 @@ class IntakeSMTP(SMTP):
 class SmtpListener:
     """A listening SMTP server and its open sessions."""
 
-    def __init__(self, server: asyncio.Server, sessions: set[IntakeSMTP]) -> None:
+    def __init__(self, server: asyncio.Server, sessions: Sessions) -> None:
         self.server = server
         self.sessions = sessions
 
@@ -71,14 +81,15 @@ class SmtpListener:
     async def shut_down(self, grace: float) -> None:
         """Stop accepting, let DATA in progress finish for up to ``grace`` s, close the rest."""
         self.server.close()
+        self.sessions.draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while self.sessions and loop.time() < deadline:
-            for session in list(self.sessions):
+        while self.sessions.open and loop.time() < deadline:
+            for session in list(self.sessions.open):
                 if not session.in_data:
                     await session.say_goodbye()
             await asyncio.sleep(DRAIN_POLL)
-        for session in list(self.sessions):
+        for session in list(self.sessions.open):
             if isinstance(session.transport, asyncio.WriteTransport):
                 session.transport.abort()
         await self.server.wait_closed()
@@ -89,7 +100,7 @@ async def start_smtp_server(
 ) -> SmtpListener:
     """Listen on ``host:port``; SIZE is advertised and enforced (``552``) by aiosmtpd."""
     loop = asyncio.get_running_loop()
-    sessions: set[IntakeSMTP] = set()
+    sessions = Sessions()
 
     def protocol() -> SMTP:
         return IntakeSMTP(

@@ -13,6 +13,17 @@ from crmmail.errors import UserInputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "crmmail_read_only"
+# A PostgreSQL server that stops answering must turn into an error, not a hang: bounded connect,
+# TCP keepalives and user timeout for a dead peer, and a ceiling on any one statement.
+POSTGRESQL_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+    "options": "-c statement_timeout=60000",
+}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -54,7 +65,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername != "postgresql+psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS)
     raise UserInputError(
         f"unsupported database {parsed.get_backend_name()!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."

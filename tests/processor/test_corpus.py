@@ -4,6 +4,7 @@ Each message is spooled twice: as it is (our address only in the envelope), and 
 ``+contact`` address added in Cc so that it reaches the participant and contact steps.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,10 @@ from crmmail.storage.database import Database
 from crmmail.storage.models import InboundMessage
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+# The shared corpus sits beside the checkout (../shared/corpus); CRMMAIL_CORPUS points elsewhere.
+CORPUS = Path(
+    os.environ.get("CRMMAIL_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
+)
 MESSAGES = sorted(CORPUS.rglob("*.eml"))
 CONTACT = "acme+contact@mail.localhost"
 

@@ -204,3 +204,14 @@ def test_oversized_fields_are_bounded_not_fatal(mailroom: Mailroom) -> None:
     emails = sorted(c["emails"][0] for c in mailroom.contacts())
     assert emails == ["bob@corp.test", "carol@corp.test"]
     assert all(len(c["name"]) <= 200 for c in mailroom.contacts())
+
+
+def test_a_resent_copy_acts_on_nothing_even_when_the_note_found_no_card(
+    mailroom: Mailroom,
+) -> None:
+    mail = message(to="carol@corp.test", cc=f"{NOTE}, {CONTACT}")
+    mailroom.deliver(mail, [NOTE, CONTACT])
+    mailroom.deliver(mail, [NOTE, CONTACT])
+    assert mailroom.outcomes() == [("done", None), ("ignored", "duplicate")]
+    assert len(mailroom.contacts()) == 2
+    assert len(mailroom.notes()) == 2

@@ -195,26 +195,27 @@ class InboundRepository:
 
     def record_failure(
         self, claimed: ClaimedMessage, error: str, max_attempts: int, base_delay: float
-    ) -> InboundMessage | None:
+    ) -> InboundStatus | None:
         """A failed attempt: back to the queue with a backoff, or ``dead`` after the last one.
 
-        ``None`` when the claim was lost meanwhile (the message is another worker's now).
+        Returns the new status, or ``None`` when the claim was lost meanwhile (the message is
+        another worker's now and is left alone).
         """
-        message = self.session.get(InboundMessage, claimed.id, populate_existing=True)
-        if message is None or message.claim_token != claimed.token:
-            return None
-        message.last_error = error
-        message.lease_until = None
-        message.claim_token = None
-        if message.attempts >= max_attempts:
-            message.status = InboundStatus.DEAD.value
-            message.reason = "error"
-            message.processed_at = utcnow()
+        now = utcnow()
+        if claimed.attempts >= max_attempts:
+            status = InboundStatus.DEAD
+            changes = {"status": status.value, "reason": "error", "processed_at": now}
         else:
-            message.status = InboundStatus.QUEUED.value
-            delay = min(base_delay * 2 ** (message.attempts - 1), MAX_RETRY_DELAY)
-            message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        return message
+            status = InboundStatus.QUEUED
+            delay = min(base_delay * 2 ** (claimed.attempts - 1), MAX_RETRY_DELAY)
+            changes = {"status": status.value, "next_attempt_at": now + timedelta(seconds=delay)}
+        result = self.session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == claimed.id, _holds(claimed.token))
+            .values(last_error=error, lease_until=None, claim_token=None, updated_at=now, **changes)
+            .execution_options(synchronize_session=False)
+        )
+        return status if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
     def requeue(self, inbound_id: int) -> InboundMessage | None:
         """Put a message back in the queue for a fresh round of attempts."""
