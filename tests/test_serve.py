@@ -21,23 +21,16 @@ from tests.intake import message, send, wire_bytes
 LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
 
 
+def crmmail_argv(database_url: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "crmmail", "--database-url", database_url, *args]
+
+
 @contextmanager
 def start_serve(
     database_url: str, tmp_path: Path, **env: str
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmmail",
-            "--database-url",
-            database_url,
-            "serve",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            "0",
-        ],
+        crmmail_argv(database_url, "serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0"),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,16 +106,7 @@ def test_serve_on_a_busy_port_is_one_clear_line(
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "crmmail",
-                "--database-url",
-                database_url,
-                "serve",
-                "--smtp-port",
-                str(port),
-            ],
+            crmmail_argv(database_url, "serve", "--smtp-port", str(port)),
             cwd=tmp_path,
             capture_output=True,
             text=True,
