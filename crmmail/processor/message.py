@@ -106,15 +106,16 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw``; never raises for bad mail (problems are recorded in ``defects``)."""
     defects: list[str] = []
     message = BytesParser(policy=policy.compat32).parsebytes(cap_headers(raw, defects))
+    headers = _first_values(message)
     parsed = ParsedMessage(
-        message_id=_message_id(_header_text(message, "message-id")),
-        subject=" ".join(_header_text(message, "subject").split()),
+        message_id=_message_id(headers.get("message-id", "")),
+        subject=" ".join(headers.get("subject", "").split()),
         from_=_mailboxes(message, "from"),
         to=_mailboxes(message, "to"),
         cc=_mailboxes(message, "cc"),
-        date=_date(_header_text(message, "date")),
+        date=_date(headers.get("date", "")),
         content_type=clean_text(message.get_content_type())[:MAX_CONTENT_TYPE_LENGTH],
-        headers=_first_values(message),
+        headers=headers,
         defects=defects,
     )
     _read_parts(message, parsed)
@@ -160,13 +161,8 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")
 
 
-def _header_text(message: Message, name: str) -> str:
-    """The first value of a header, decoded and cleaned; ``""`` when absent."""
-    values = _raw_values(message, name)
-    return clean_text(_decode_words(values[0]).strip()) if values else ""
-
-
 def _first_values(message: Message) -> dict[str, str]:
+    """The first value of every header, by lower-cased name, decoded and cleaned."""
     headers: dict[str, str] = {}
     for key, value in message.raw_items():
         name = key.lower()
