@@ -14,7 +14,7 @@ def ensure_contacts(crm: CrmRepository, participants: Sequence[Mailbox]) -> list
     for mailbox in participants:
         contact_id = known.get(mailbox.address)
         if contact_id is None:
-            contact_id = crm.contact_for(mailbox.address, *person_names(mailbox))
+            contact_id = crm.create_contact_once(mailbox.address, *person_names(mailbox))
             known[mailbox.address] = contact_id
         ids.append(contact_id)
     return list(dict.fromkeys(ids))

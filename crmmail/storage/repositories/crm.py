@@ -49,16 +49,13 @@ class CrmRepository:
         self.session.flush()
         return contact
 
-    def contact_for(self, email: str, name: str, first_name: str) -> int:
-        """The id of the contact with this address, created when there is none.
+    def create_contact_once(self, email: str, name: str, first_name: str) -> int:
+        """Create a contact for an address the caller found unknown; return its id.
 
         Safe against a concurrent creator: the insert runs in a savepoint, and when another
-        transaction created the same address first, its contact is the answer.
+        transaction created the same address meanwhile, its contact is the answer.
         """
         email = email.lower()
-        found = self.contacts_by_email([email]).get(email)
-        if found is not None:
-            return found
         try:
             with self.session.begin_nested():
                 return self.create_contact(name, first_name, [email]).id
