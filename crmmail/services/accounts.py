@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.routing.address import Action, format_address, is_our_domain
-from crmmail.services.validation import checked_email, checked_name, checked_slug
+from crmmail.services.validation import checked_email, checked_slug, optional_name
 from crmmail.storage.models import Account, User, UserRole
 from crmmail.storage.repositories.accounts import AccountRepository
 
@@ -25,9 +25,7 @@ def create_account(session: Session, slug: str, name: str | None) -> Account:
     slug = checked_slug(slug)
     if repo.by_slug(slug) is not None:
         raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
-    return repo.create(
-        slug, checked_name(name, "account", MAX_NAME) if name and name.strip() else slug
-    )
+    return repo.create(slug, optional_name(name, "account", MAX_NAME) or slug)
 
 
 def rename_account(session: Session, slug: str, new_slug: str) -> Account:
@@ -71,7 +69,7 @@ def add_user(
     user = repo.add_user(
         account,
         email,
-        checked_name(name, "user", MAX_NAME) if name and name.strip() else email.partition("@")[0],
+        optional_name(name, "user", MAX_NAME) or email.partition("@")[0],
         UserRole.ADMIN if admin else UserRole.MEMBER,
         email_access,
     )

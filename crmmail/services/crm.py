@@ -8,7 +8,7 @@ from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.processor.message import Mailbox
 from crmmail.processor.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
-from crmmail.services.validation import checked_email, checked_name
+from crmmail.services.validation import checked_email, checked_name, optional_name
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.notes import NoteRepository
 
@@ -25,7 +25,7 @@ def add_contact(
     email = checked_email(email)
     if crm.contacts_by_email([email]):
         raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
-    given = checked_name(name, "contact", MAX_PERSON_NAME) if name and name.strip() else ""
+    given = optional_name(name, "contact", MAX_PERSON_NAME) or ""
     full_name, first_name = person_names(Mailbox(given, email))
     contact = crm.create_contact(full_name, first_name, [email])
     return {

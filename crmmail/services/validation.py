@@ -32,3 +32,10 @@ def checked_name(name: str, what: str, max_length: int) -> str:
     if len(name) > max_length:
         raise UserInputError(f"the {what} name is too long: at most {max_length} characters")
     return name
+
+
+def optional_name(name: str | None, what: str, max_length: int) -> str | None:
+    """``checked_name`` for a name the user may leave out: ``None`` when absent or blank."""
+    if name is None or not name.strip():
+        return None
+    return checked_name(name, what, max_length)
