@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from crmmail.processor.message import Mailbox, ParsedMessage
-from crmmail.routing.address import Action
+from crmmail.routing.address import Action, SmartAddress
 from crmmail.storage.models import EntityType
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
@@ -33,6 +33,7 @@ class MessageContext:
     smart_domains: tuple[str, ...]
     parsed: ParsedMessage | None = None
     message_key: str | None = None
+    addressed: list[SmartAddress] = field(default_factory=list)  # from the envelope
     actions: set[Action] = field(default_factory=set)
     participants: list[Mailbox] = field(default_factory=list)
     applied: set[Action] = field(default_factory=set)

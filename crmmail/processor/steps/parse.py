@@ -10,4 +10,5 @@ def run(ctx: MessageContext) -> None:
     for recipient in ctx.inbound.rcpt_tos:
         smart = parse_address(recipient, ctx.smart_domains)
         if smart is not None:
+            ctx.addressed.append(smart)
             ctx.actions.add(smart.action)

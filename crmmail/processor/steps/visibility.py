@@ -14,15 +14,11 @@ def run(ctx: MessageContext) -> None:
         smart = parse_address(mailbox.address, ctx.smart_domains)
         if smart is not None:
             visible.add((smart.slug, smart.action))
-    actions = set()
-    for recipient in ctx.inbound.rcpt_tos:
-        smart = parse_address(recipient, ctx.smart_domains)
-        if (
-            smart is not None
-            and smart.action in ctx.actions
-            and (smart.slug, smart.action) in visible
-        ):
-            actions.add(smart.action)
+    actions = {
+        smart.action
+        for smart in ctx.addressed
+        if smart.action in ctx.actions and (smart.slug, smart.action) in visible
+    }
     if not actions:
         raise Ignore("bcc")
     ctx.actions = actions
