@@ -1,5 +1,6 @@
 """Settings from the environment (prefix ``CRMMAIL_``), built once in the CLI and passed down."""
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -28,6 +29,28 @@ class Settings(BaseSettings):
     retry_base_delay: float = Field(default=30.0, ge=0)
     worker_idle_poll: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=300.0, gt=0)
+    secret_key: str | None = None
+    secret_key_file: Path | None = None
+    allow_private_mail_hosts: bool = False
+    tls_ca_file: Path | None = None
+    dns_servers: Annotated[tuple[str, ...], NoDecode] = ()
+    autoconfig_urls: Annotated[tuple[str, ...], NoDecode] = (
+        "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={email}",
+        "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={email}",
+    )
+    mail_timeout: float = Field(default=30.0, gt=0)
+    import_days: int = Field(default=30, gt=0)
+    import_limit: int = Field(default=500, gt=0)
+    import_batch: int = Field(default=50, gt=0)
+    sync_interval_min: float = Field(default=900.0, gt=0)
+    sync_interval_max: float = Field(default=1800.0, gt=0)
+
+    @field_validator("dns_servers", "autoconfig_urls", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("smart_domains", mode="before")
     @classmethod

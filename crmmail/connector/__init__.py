@@ -1,0 +1,1 @@
+"""The mailbox connector: discovery, IMAP sync, SMTP send and the sync scheduler."""

@@ -1,0 +1,27 @@
+"""The connector's narrow error tree: what the user must fix, what to retry, what will not work."""
+
+from crmmail.errors import CrmmailError, UserInputError
+
+
+class MailSettingsRefused(UserInputError):
+    """Mailbox settings we will not use (IP hosts, IDN, POP3, private networks...); says why."""
+
+
+class DiscoveryFailed(UserInputError):
+    """No IMAP/SMTP settings could be found for an address; the user must give the hosts."""
+
+
+class ConnectorError(CrmmailError):
+    """Root of what talking to a mail server can end in."""
+
+
+class AuthFailed(ConnectorError):
+    """The server refused the credentials: tell the user and stop syncing until they change."""
+
+
+class Transient(ConnectorError):
+    """A failure that may pass (network, timeout, server busy): back off and try again."""
+
+
+class Permanent(ConnectorError):
+    """A failure that retrying will not fix (no IMAP4rev1, no such folder, certificate refused)."""
