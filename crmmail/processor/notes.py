@@ -1,7 +1,9 @@
-"""Put the message on a card as a note, once per card, with its attachments stored once."""
+"""Put the message on a card as a note, once per card and message, its attachments stored once."""
+
+from dataclasses import dataclass
 
 from crmmail.processor.context import MessageContext
-from crmmail.processor.message import Mailbox
+from crmmail.processor.message import Mailbox, ParsedMessage
 from crmmail.storage.models import Attachment, EntityType, Note
 from crmmail.storage.repositories.notes import NoteRepository
 
@@ -13,14 +15,43 @@ def attach(ctx: MessageContext, entity_type: EntityType, entity_id: int) -> None
     if (entity_type, entity_id) in ctx.noted:
         return
     ctx.noted.add((entity_type, entity_id))
-    notes = NoteRepository(ctx.session)
-    message = ctx.message
+    card = Card(ctx.inbound.account_id, entity_type, entity_id)
+    put_on_card(NoteRepository(ctx.session), card, ctx.message, ctx.message_key, ctx.inbound.id)
+    if not ctx.attachments_stored:
+        ctx.attachments_stored = True
+        store_attachments(NoteRepository(ctx.session), ctx.message, ctx.inbound.id)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A contact, lead or customer card of an account."""
+
+    account_id: int
+    entity_type: EntityType
+    entity_id: int
+
+
+def put_on_card(
+    notes: NoteRepository,
+    card: Card,
+    message: ParsedMessage,
+    message_key: str | None,
+    inbound_id: int | None = None,
+    email_id: int | None = None,
+) -> bool:
+    """Add the message to the card as a note, unless the card shows it already (same key)."""
+    if message_key is not None and notes.on_card(
+        card.account_id, card.entity_type.value, card.entity_id, message_key
+    ):
+        return False
     notes.add(
         Note(
-            account_id=ctx.inbound.account_id,
-            entity_type=entity_type.value,
-            entity_id=entity_id,
-            inbound_id=ctx.inbound.id,
+            account_id=card.account_id,
+            entity_type=card.entity_type.value,
+            entity_id=card.entity_id,
+            inbound_id=inbound_id,
+            email_id=email_id,
+            message_key=message_key,
             subject=message.subject,
             from_addr=format_mailboxes(message.from_),
             to_addrs=format_mailboxes(message.to),
@@ -31,19 +62,22 @@ def attach(ctx: MessageContext, entity_type: EntityType, entity_id: int) -> None
             message_id=message.message_id,
         )
     )
-    if not ctx.attachments_stored:
-        ctx.attachments_stored = True
-        for attachment in message.attachments:
-            notes.add_attachment(
-                Attachment(
-                    inbound_id=ctx.inbound.id,
-                    filename=attachment.filename,
-                    content_type=attachment.content_type,
-                    size=len(attachment.content),
-                    sha256=attachment.sha256,
-                    content=attachment.content,
-                )
+    return True
+
+
+def store_attachments(notes: NoteRepository, message: ParsedMessage, inbound_id: int) -> None:
+    """Keep the files of a received message, once per message."""
+    for attachment in message.attachments:
+        notes.add_attachment(
+            Attachment(
+                inbound_id=inbound_id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                size=len(attachment.content),
+                sha256=attachment.sha256,
+                content=attachment.content,
             )
+        )
 
 
 def format_mailboxes(mailboxes: list[Mailbox]) -> str:

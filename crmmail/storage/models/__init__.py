@@ -10,7 +10,16 @@ from crmmail.storage.models.crm import (
     customer_contact,
     lead_contact,
 )
+from crmmail.storage.models.email import Email, email_contact
 from crmmail.storage.models.inbound import AppliedAction, InboundMessage, InboundStatus
+from crmmail.storage.models.mailbox import (
+    FolderRole,
+    Mailbox,
+    MailboxCredential,
+    MailboxFolderState,
+    MailboxKind,
+    MailboxStatus,
+)
 from crmmail.storage.models.note import Attachment, EntityType, Note
 
 __all__ = [
@@ -20,14 +29,22 @@ __all__ = [
     "Contact",
     "ContactEmail",
     "Customer",
+    "Email",
     "EntityType",
+    "FolderRole",
     "InboundMessage",
     "InboundStatus",
     "Lead",
     "LeadStatus",
+    "Mailbox",
+    "MailboxCredential",
+    "MailboxFolderState",
+    "MailboxKind",
+    "MailboxStatus",
     "Note",
     "User",
     "UserRole",
     "customer_contact",
+    "email_contact",
     "lead_contact",
 ]

@@ -62,7 +62,9 @@ class AppliedAction(Base):
     """That one smart-address action already acted on one message (the dedupe ledger).
 
     Unique per (account, message key, action): two copies of a message, even processed at the
-    same moment by two workers, apply each action once.
+    same moment by two workers, apply each action once. A mailbox sync records the ``note``
+    action too (with its ``email_id``), so a message both synced and sent to a smart address
+    lands on each card once.
     """
 
     __tablename__ = "applied_action"
@@ -72,4 +74,7 @@ class AppliedAction(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
     message_key: Mapped[str] = mapped_column(String(300))
     action: Mapped[str] = mapped_column(String(16))
-    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_message.id", ondelete="CASCADE"))
+    inbound_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_message.id", ondelete="CASCADE")
+    )
+    email_id: Mapped[int | None] = mapped_column(ForeignKey("email.id", ondelete="CASCADE"))

@@ -21,7 +21,10 @@ class Note(Base):
     """An email shown on one card; one message may give notes on several cards."""
 
     __tablename__ = "note"
-    __table_args__ = (Index(None, "account_id", "entity_type", "entity_id"),)
+    __table_args__ = (
+        Index(None, "account_id", "entity_type", "entity_id"),
+        Index("ix_note_account_id_message_key", "account_id", "message_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
@@ -30,6 +33,10 @@ class Note(Base):
     inbound_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbound_message.id", ondelete="SET NULL"), index=True
     )
+    email_id: Mapped[int | None] = mapped_column(
+        ForeignKey("email.id", ondelete="SET NULL"), index=True
+    )
+    message_key: Mapped[str | None] = mapped_column(String(300))
     subject: Mapped[str] = mapped_column(Text, default="")
     from_addr: Mapped[str] = mapped_column(Text, default="")
     to_addrs: Mapped[str] = mapped_column(Text, default="")

@@ -17,6 +17,20 @@ class NoteRepository:
         self.session.flush()
         return note
 
+    def on_card(self, account_id: int, entity_type: str, entity_id: int, message_key: str) -> bool:
+        """Whether the card already has a note for this message."""
+        found = self.session.scalar(
+            select(Note.id)
+            .where(
+                Note.account_id == account_id,
+                Note.message_key == message_key,
+                Note.entity_type == entity_type,
+                Note.entity_id == entity_id,
+            )
+            .limit(1)
+        )
+        return found is not None
+
     def add_attachment(self, attachment: Attachment) -> None:
         self.session.add(attachment)
 

@@ -1,0 +1,62 @@
+"""Emails of connected mailboxes: one row per message and folder, and the contacts it is on."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crmmail.storage.base import Base, UTCDateTime, utcnow
+
+
+class Email(Base):
+    """A message in a box's Inbox or Sent, found by sync or written through crmmail.
+
+    Unique per (box, folder, message key): a re-sync, a UIDVALIDITY change or our own sent copy
+    coming back from the server finds the row instead of adding one. ``uid`` is ``None`` for a
+    message we sent whose server copy has not been seen yet.
+    """
+
+    __tablename__ = "email"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "folder", "message_key"),
+        Index(None, "mailbox_id", "folder", "uidvalidity", "uid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(16))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    message_key: Mapped[str] = mapped_column(String(300))
+    message_id: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str] = mapped_column(Text, default="")
+    to_addrs: Mapped[str] = mapped_column(Text, default="")
+    cc_addrs: Mapped[str] = mapped_column(Text, default="")
+    date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    deleted_on_server: Mapped[bool] = mapped_column(default=False)
+    quarantined: Mapped[str | None] = mapped_column(Text)  # why linking it failed, if it did
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+email_contact = Table(
+    "email_contact",
+    Base.metadata,
+    Column("email_id", ForeignKey("email.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "contact_id"),
+)
