@@ -1,0 +1,133 @@
+"""Store a message of a connected box and put it on the CRM's cards, as smart addresses do.
+
+The same building blocks as the smart-address pipeline: ``parse_message`` (never raises on bad
+mail), the message key of ``dedupe`` (Message-ID, else the SHA-256 of the bytes), the
+``participants`` rule (From/To/Cc less the account's users and our smart addresses) and notes
+put on the cards of known contacts, their open leads and customers. The ``note`` entry of the
+dedupe ledger is shared with the ``{slug}@`` address, so a message both synced and sent to a
+smart address lands on each card once; our addresses in its headers trigger no action here.
+
+A message is stored first; if linking it fails, the failure is recorded on the row
+(``quarantined``) and the rest of the batch goes on.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from crmmail.processor.message import ParsedMessage, parse_message
+from crmmail.processor.notes import Card, format_mailboxes, put_on_card
+from crmmail.processor.steps.dedupe import message_key
+from crmmail.processor.steps.participants import participants_of
+from crmmail.storage.models import Email, EntityType
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.crm import CrmRepository
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.notes import NoteRepository
+
+log = logging.getLogger(__name__)
+
+
+class Captured(StrEnum):
+    """What storing one message came to."""
+
+    NEW = "new"
+    KNOWN = "known"  # already stored for this box and folder (maybe re-placed)
+    QUARANTINED = "quarantined"  # stored, but linking failed: kept with the reason
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a message sits: box, folder and (once seen on the server) UIDVALIDITY and UID."""
+
+    account_id: int
+    mailbox_id: int
+    folder: str
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+def capture(
+    session: Session, placement: Placement, raw: bytes, smart_domains: tuple[str, ...]
+) -> tuple[Captured, int]:
+    """Store ``raw`` once per box and folder and link it; returns what happened and the email id."""
+    sha256 = hashlib.sha256(raw).hexdigest()
+    message = parse_message(raw)
+    key = message_key(message.message_id, sha256)
+    emails = EmailRepository(session)
+    known = emails.find(placement.mailbox_id, placement.folder, key)
+    if known is not None:
+        if placement.uid is not None and (known.uid, known.uidvalidity) != (
+            placement.uid,
+            placement.uidvalidity,
+        ):
+            emails.place(known.id, placement.uidvalidity or 0, placement.uid)
+        return Captured.KNOWN, known.id
+    email = emails.add(_email_row(placement, raw, sha256, key, message))
+    try:
+        with session.begin_nested():
+            _link(session, email, message, smart_domains)
+    except SQLAlchemyError as exc:
+        log.exception("email %s of mailbox %s could not be linked", email.id, placement.mailbox_id)
+        email.quarantined = f"linking failed: {type(exc).__name__}"
+        return Captured.QUARANTINED, email.id
+    return Captured.NEW, email.id
+
+
+def _email_row(
+    placement: Placement, raw: bytes, sha256: str, key: str, message: ParsedMessage
+) -> Email:
+    return Email(
+        account_id=placement.account_id,
+        mailbox_id=placement.mailbox_id,
+        folder=placement.folder,
+        uidvalidity=placement.uidvalidity,
+        uid=placement.uid,
+        message_key=key,
+        message_id=message.message_id,
+        sha256=sha256,
+        subject=message.subject,
+        from_addr=format_mailboxes(message.from_),
+        to_addrs=format_mailboxes(message.to),
+        cc_addrs=format_mailboxes(message.cc),
+        date=message.date,
+        raw=raw,
+        size=len(raw),
+    )
+
+
+def _link(
+    session: Session, email: Email, message: ParsedMessage, smart_domains: tuple[str, ...]
+) -> None:
+    """Link the email to its participants' contacts and, once per account, to their cards."""
+    users = AccountRepository(session).user_emails(email.account_id)
+    participants = participants_of(message, users, smart_domains)
+    crm = CrmRepository(session, email.account_id)
+    contact_ids = sorted(set(crm.contacts_by_email(m.address for m in participants).values()))
+    emails = EmailRepository(session)
+    emails.link(email.id, contact_ids)
+    if not contact_ids or emails.note_recorded(email.account_id, email.message_key):
+        return
+    try:
+        with session.begin_nested():
+            _put_on_cards(session, email, message, crm, contact_ids)
+            emails.record_note(email.account_id, email.message_key, email.id)
+    except IntegrityError:
+        log.info("email %s went onto its cards through another copy meanwhile", email.id)
+
+
+def _put_on_cards(
+    session: Session, email: Email, message: ParsedMessage, crm: CrmRepository, contacts: list[int]
+) -> None:
+    notes = NoteRepository(session)
+    cards = [Card(email.account_id, EntityType.CONTACT, cid) for cid in contacts]
+    cards += [Card(email.account_id, EntityType.LEAD, lid) for lid in crm.open_leads_of(contacts)]
+    cards += [
+        Card(email.account_id, EntityType.CUSTOMER, cid) for cid in crm.customers_of(contacts)
+    ]
+    for card in cards:
+        put_on_card(notes, card, message, email.message_key, email_id=email.id)

@@ -1,0 +1,276 @@
+"""Sync one mailbox: Inbox and Sent, first import then increments, expunges, UIDVALIDITY changes.
+
+Per folder, in this order:
+
+1. STATUS (UIDVALIDITY, UIDNEXT, MESSAGES) against the stored state: nothing moved, stop there.
+2. EXAMINE (read-only). A new UIDVALIDITY (or another Sent folder) re-maps the known messages
+   by Message-ID, else content hash, to their new UIDs; nothing is imported twice.
+3. First import: the newest ``import_limit`` messages that arrived in the last ``import_days``;
+   afterwards: every UID above the last one imported. Bodies come with ``BODY.PEEK[]``, in
+   batches; each batch commits its emails together with the folder's ``last_uid``, so a sync
+   killed mid-batch resumes after the last committed batch, with no duplicate and no gap.
+4. UIDs we hold that the server no longer lists are marked ``deleted_on_server`` (kept here).
+
+No database session is held across network I/O: the IMAP reads happen between transactions,
+and each transaction first checks that this sync still holds the box's lease.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crmmail.config import Settings
+from crmmail.connector.capture import Captured, Placement, capture
+from crmmail.connector.endpoints import Endpoint
+from crmmail.connector.errors import Permanent, Transient
+from crmmail.connector.folders import find_sent
+from crmmail.connector.imap import FetchedMessage, FolderStatus, ImapSession
+from crmmail.processor.message import parse_message
+from crmmail.processor.steps.dedupe import message_key
+from crmmail.storage.database import Database
+from crmmail.storage.models import FolderRole, MailboxFolderState
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+
+log = logging.getLogger(__name__)
+
+INBOX = "INBOX"
+
+
+@dataclass(frozen=True)
+class MailboxAccess:
+    """What a sync needs to reach a box, read once so no session stays open during I/O."""
+
+    id: int
+    account_id: int
+    email: str
+    username: str
+    password: str
+    imap: Endpoint
+    smtp: Endpoint
+    sent_folder: str | None
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, per box."""
+
+    imported: int = 0
+    known: int = 0
+    quarantined: int = 0
+    expunged: int = 0
+    remapped: int = 0
+    bytes_fetched: int = 0
+    folders: dict[str, str] = field(default_factory=dict)  # role -> server folder name
+    complete: bool = True  # every folder's first import is done
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A snapshot of ``MailboxFolderState`` taken at the start of a folder's sync."""
+
+    name: str
+    uidvalidity: int | None
+    last_uid: int
+    uidnext: int | None
+    messages: int | None
+    imported: bool
+
+    def unchanged(self, name: str, status: FolderStatus) -> bool:
+        return (
+            self.imported
+            and self.name == name
+            and (self.uidvalidity, self.uidnext, self.messages)
+            == (status.uidvalidity, status.uidnext, status.messages)
+        )
+
+
+class MailboxSync:
+    """One sync run of one box, under the lease ``token``."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        access: MailboxAccess,
+        token: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.access = access
+        self.token = token
+        self.clock = clock
+        self.report = SyncReport()
+
+    def run(self, imap: ImapSession) -> SyncReport:
+        sent = find_sent(imap.folders(), self.access.sent_folder)
+        if sent is None and self.access.sent_folder is not None:
+            raise Permanent(f"the mailbox has no folder named {self.access.sent_folder!r}")
+        for role, name in ((FolderRole.INBOX, INBOX), (FolderRole.SENT, sent)):
+            if name is not None:
+                self.report.folders[role.value] = name
+                FolderSync(self, imap, role, name).run()
+        return self.report
+
+    @contextmanager
+    def transaction(self) -> Iterator[MailboxRepository]:
+        """A transaction that goes on only while this sync holds the box's lease."""
+        with self.db.transaction() as session:
+            boxes = MailboxRepository(session)
+            if boxes.holds(self.access.id, self.token) is None:
+                raise Transient("another sync took over this mailbox")
+            lease = timedelta(seconds=self.settings.lease_seconds)
+            boxes.renew(self.access.id, self.token, self.clock() + lease)
+            yield boxes
+
+
+class FolderSync:
+    """Sync of one folder (Inbox or Sent) of a box."""
+
+    def __init__(self, box: MailboxSync, imap: ImapSession, role: FolderRole, name: str) -> None:
+        self.box = box
+        self.imap = imap
+        self.role = role
+        self.name = name
+
+    def run(self) -> None:
+        status = self.imap.status(self.name)
+        state = self._state()
+        if state.unchanged(self.name, status):
+            return
+        uidvalidity = self.imap.examine(self.name)
+        last_uid = state.last_uid
+        if state.uidvalidity is not None and (
+            state.uidvalidity != uidvalidity or state.name != self.name
+        ):
+            last_uid = self._remap(uidvalidity)
+        if state.imported:
+            self._import(self.imap.uids_after(last_uid), uidvalidity)
+        else:
+            self._first_import(last_uid, uidvalidity)
+        self._detect_expunged(uidvalidity, status)
+
+    def _state(self) -> FolderState:
+        with self.box.transaction() as boxes:
+            row = boxes.folder(self.box.access.id, self.role.value)
+            if row is None:
+                row = MailboxFolderState(
+                    mailbox_id=self.box.access.id, role=self.role.value, name=self.name
+                )
+                boxes.save_folder(row)
+            return FolderState(
+                row.name, row.uidvalidity, row.last_uid, row.uidnext, row.messages, row.imported
+            )
+
+    def _first_import(self, last_uid: int, uidvalidity: int) -> None:
+        settings = self.box.settings
+        since = (self.box.clock() - timedelta(days=settings.import_days)).date()
+        candidates = self.imap.uids_since(since)
+        newest = candidates[-settings.import_limit :]
+        self._import([uid for uid in newest if uid > last_uid], uidvalidity)
+        with self.box.transaction() as boxes:
+            row = self._row(boxes)
+            row.imported = True
+            row.last_uid = max(row.last_uid, candidates[-1] if candidates else 0)
+
+    def _import(self, uids: Sequence[int], uidvalidity: int) -> None:
+        batch_size = self.box.settings.import_batch
+        for start in range(0, len(uids), batch_size):
+            batch = uids[start : start + batch_size]
+            fetched = self.imap.fetch(batch)
+            self._store(fetched, uidvalidity, max(batch))
+
+    def _store(self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int) -> None:
+        access = self.box.access
+        report = self.box.report
+        with self.box.transaction() as boxes:
+            for message in fetched:
+                placement = Placement(
+                    access.account_id, access.id, self.role.value, uidvalidity, message.uid
+                )
+                outcome, _ = capture(
+                    boxes.session, placement, message.raw, self.box.settings.smart_domains
+                )
+                report.bytes_fetched += len(message.raw)
+                if outcome is Captured.NEW:
+                    report.imported += 1
+                elif outcome is Captured.QUARANTINED:
+                    report.quarantined += 1
+                else:
+                    report.known += 1
+            row = self._row(boxes)
+            row.uidvalidity = uidvalidity
+            row.last_uid = max(row.last_uid, last_uid)
+
+    def _remap(self, uidvalidity: int) -> int:
+        """Find each known message's new UID; returns the highest UID that is ours."""
+        server_uids = self.imap.uids()
+        headers = self.imap.message_ids(server_uids)
+        keys: dict[str, int] = {}
+        unnamed: list[int] = []
+        for uid, header in headers.items():
+            message_id = parse_message(header + b"\r\n").message_id
+            if message_id:
+                keys.setdefault(message_key(message_id, ""), uid)
+            else:
+                unnamed.append(uid)
+        for start in range(0, len(unnamed), self.box.settings.import_batch):
+            for message in self.imap.fetch(unnamed[start : start + self.box.settings.import_batch]):
+                self.box.report.bytes_fetched += len(message.raw)
+                sha256 = hashlib.sha256(message.raw).hexdigest()
+                keys.setdefault(message_key(None, sha256), message.uid)
+        highest = 0
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            gone: list[int] = []
+            for email_id, key, old_uid in emails.keys(self.box.access.id, self.role.value):
+                new_uid = keys.get(key)
+                if new_uid is None:
+                    if old_uid is not None:  # not just sent by us and not yet seen there
+                        gone.append(email_id)
+                    continue
+                emails.place(email_id, uidvalidity, new_uid)
+                highest = max(highest, new_uid)
+                self.box.report.remapped += 1
+            emails.mark_deleted_on_server(gone)
+            row = self._row(boxes)
+            row.uidvalidity = uidvalidity
+            row.name = self.name
+            row.last_uid = highest
+        log.info(
+            "mailbox %s %s: UIDVALIDITY changed, %d messages re-mapped",
+            self.box.access.id,
+            self.role.value,
+            self.box.report.remapped,
+        )
+        return highest
+
+    def _detect_expunged(self, uidvalidity: int, status: FolderStatus) -> None:
+        on_server = set(self.imap.uids())
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            gone = [
+                email_id
+                for email_id, placed_validity, uid in emails.placed(
+                    self.box.access.id, self.role.value
+                )
+                if placed_validity == uidvalidity and uid is not None and uid not in on_server
+            ]
+            self.box.report.expunged += emails.mark_deleted_on_server(gone)
+            row = self._row(boxes)
+            row.uidvalidity = uidvalidity
+            row.name = self.name
+            row.uidnext = status.uidnext
+            row.messages = status.messages
+            if not row.imported:
+                self.box.report.complete = False
+
+    def _row(self, boxes: MailboxRepository) -> MailboxFolderState:
+        row = boxes.folder(self.box.access.id, self.role.value)
+        if row is None:
+            raise Transient("the folder's sync state vanished")
+        return row

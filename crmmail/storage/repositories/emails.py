@@ -1,0 +1,115 @@
+"""Emails of connected mailboxes: store, find by key or UID, link to contacts, list."""
+
+from collections.abc import Iterable
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from crmmail.storage.models import AppliedAction, Email, email_contact
+
+
+class EmailRepository:
+    """Reads and writes mailbox emails inside the caller's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, mailbox_id: int, folder: str, message_key: str) -> Email | None:
+        return self.session.scalar(
+            select(Email).where(
+                Email.mailbox_id == mailbox_id,
+                Email.folder == folder,
+                Email.message_key == message_key,
+            )
+        )
+
+    def add(self, email: Email) -> Email:
+        self.session.add(email)
+        self.session.flush()
+        return email
+
+    def link(self, email_id: int, contact_ids: Iterable[int]) -> None:
+        rows = [{"email_id": email_id, "contact_id": cid} for cid in sorted(set(contact_ids))]
+        if rows:
+            self.session.execute(insert(email_contact), rows)
+
+    def placed(self, mailbox_id: int, folder: str) -> list[tuple[int, int | None, int | None]]:
+        """``(id, uidvalidity, uid)`` of the folder's emails still on the server."""
+        rows = self.session.execute(
+            select(Email.id, Email.uidvalidity, Email.uid).where(
+                Email.mailbox_id == mailbox_id,
+                Email.folder == folder,
+                Email.deleted_on_server.is_(False),
+            )
+        )
+        return [(row.id, row.uidvalidity, row.uid) for row in rows]
+
+    def keys(self, mailbox_id: int, folder: str) -> list[tuple[int, str, int | None]]:
+        """``(id, message_key, uid)`` of every email of the folder (for re-mapping)."""
+        rows = self.session.execute(
+            select(Email.id, Email.message_key, Email.uid).where(
+                Email.mailbox_id == mailbox_id, Email.folder == folder
+            )
+        )
+        return [(row.id, row.message_key, row.uid) for row in rows]
+
+    def place(self, email_id: int, uidvalidity: int, uid: int) -> None:
+        """Where the message now is on the server (after a UIDVALIDITY change, or our sent copy)."""
+        self.session.execute(
+            update(Email)
+            .where(Email.id == email_id)
+            .values(uidvalidity=uidvalidity, uid=uid, deleted_on_server=False)
+            .execution_options(synchronize_session=False)
+        )
+
+    def mark_deleted_on_server(self, email_ids: Iterable[int]) -> int:
+        ids = list(email_ids)
+        if not ids:
+            return 0
+        self.session.execute(
+            update(Email)
+            .where(Email.id.in_(ids))
+            .values(deleted_on_server=True)
+            .execution_options(synchronize_session=False)
+        )
+        return len(ids)
+
+    def list_for_account(self, account_id: int, mailbox_id: int | None = None) -> list[Email]:
+        query = select(Email).where(Email.account_id == account_id)
+        if mailbox_id is not None:
+            query = query.where(Email.mailbox_id == mailbox_id)
+        return list(self.session.scalars(query.order_by(Email.date.desc(), Email.id.desc())))
+
+    def contact_ids(self, email_ids: list[int]) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {email_id: [] for email_id in email_ids}
+        if not email_ids:
+            return found
+        rows = self.session.execute(
+            select(email_contact.c.email_id, email_contact.c.contact_id)
+            .where(email_contact.c.email_id.in_(email_ids))
+            .order_by(email_contact.c.contact_id)
+        )
+        for email_id, contact_id in rows.tuples():
+            found[email_id].append(contact_id)
+        return found
+
+    def note_recorded(self, account_id: int, message_key: str) -> bool:
+        """Whether this message already went onto cards (by a smart address or another box)."""
+        found = self.session.scalar(
+            select(AppliedAction.id).where(
+                and_(
+                    AppliedAction.account_id == account_id,
+                    AppliedAction.message_key == message_key,
+                    AppliedAction.action == "note",
+                )
+            )
+        )
+        return found is not None
+
+    def record_note(self, account_id: int, message_key: str, email_id: int) -> None:
+        self.session.add(
+            AppliedAction(
+                account_id=account_id, message_key=message_key, action="note", email_id=email_id
+            )
+        )
+        self.session.flush()
