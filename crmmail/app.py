@@ -1,20 +1,26 @@
-"""Wiring for ``crmmail serve``: the SMTP listener and the worker in one process, stopped cleanly.
+"""Wiring for ``crmmail serve``: SMTP listener, worker and mailbox sync scheduler, stopped cleanly.
 
 SIGINT/SIGTERM stop accepting connections, let sessions in DATA finish (``421`` to idle ones),
-let the worker finish the message in hand, and exit. Messages answered ``250`` are in the spool.
+let the worker finish the message in hand and the scheduler the batch in hand, and exit.
+Messages answered ``250`` are in the spool.
 """
 
 import asyncio
 import logging
 import os
+import random
 import signal
 import threading
 
 from crmmail.config import Settings
+from crmmail.connector.credentials import SecretKeyMissing, load_key_ring
+from crmmail.connector.schedule import Schedule
+from crmmail.connector.scheduler import SyncScheduler
 from crmmail.errors import CrmmailError
 from crmmail.processor.worker import Worker
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.server import start_smtp_server
+from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -38,8 +44,12 @@ async def serve(db: Database, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    worker_thread = threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker")
-    worker_thread.start()
+    threads = [threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker")]
+    scheduler = _mailbox_scheduler(db, settings)
+    if scheduler is not None:
+        threads.append(threading.Thread(target=scheduler.run, args=(stop,), name="crmmail-sync"))
+    for thread in threads:
+        thread.start()
     try:
         host, port = listener.address
         log.info("crmmail listening for SMTP on %s:%s", host, port)
@@ -54,5 +64,17 @@ async def serve(db: Database, settings: Settings) -> None:
         await listener.shut_down(settings.shutdown_grace)
         stop.set()
         worker.wakeup.set()
-        await asyncio.to_thread(worker_thread.join)
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
     print("crmmail: stopped", flush=True)
+
+
+def _mailbox_scheduler(db: Database, settings: Settings) -> SyncScheduler | None:
+    """The sync scheduler, or ``None`` (with a warning) when no key opens mailbox passwords."""
+    try:
+        keys = load_key_ring(settings)
+    except SecretKeyMissing as error:
+        log.warning("mailbox sync is off: %s", error)
+        return None
+    schedule = Schedule(settings.sync_interval_min, settings.sync_interval_max, random.Random())
+    return SyncScheduler(db, settings, keys, schedule, utcnow)

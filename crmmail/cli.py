@@ -7,6 +7,7 @@ non-zero with one line on stderr, never a traceback.
 import asyncio
 import json
 import logging
+import random
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,9 +21,13 @@ from sqlalchemy.orm import Session
 
 from crmmail.app import serve as serve_forever
 from crmmail.config import Settings
-from crmmail.errors import CrmmailError
+from crmmail.connector.credentials import ensure_key_file, load_key_ring
+from crmmail.connector.schedule import Schedule
+from crmmail.connector.scheduler import SyncResult, SyncScheduler
+from crmmail.errors import CrmmailError, UserInputError
 from crmmail.processor.worker import Worker
-from crmmail.services import accounts, crm, inbound
+from crmmail.services import accounts, crm, emails, inbound, mailboxes
+from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.migrate import is_at_head, upgrade_to_head
 
@@ -154,7 +159,15 @@ def init(ctx: Context, as_json: bool) -> None:
     db = ctx.database(must_be_initialised=False)
     upgrade_to_head(db.engine)
     url = db.engine.url.render_as_string(hide_password=True)
-    emit({"database_url": url, "at_head": True}, as_json, lambda d: f"database ready: {url}")
+    key_file = ensure_key_file(ctx.settings)
+    emit(
+        {"database_url": url, "at_head": True, "key_file_created": key_file and str(key_file)},
+        as_json,
+        lambda d: (
+            f"database ready: {url}"
+            + (f"\nkey for mailbox passwords created: {key_file}" if key_file else "")
+        ),
+    )
 
 
 # -- accounts and users ---------------------------------------------------------------------
@@ -391,3 +404,210 @@ def process(ctx: Context, until_idle: bool, as_json: bool) -> None:
     """Process the spooled messages that are due, then exit."""
     count = Worker(ctx.database(), ctx.settings).run_until_idle()
     emit({"processed": count}, as_json, lambda d: f"processed {d['processed']} message(s)")
+
+
+# -- connected mailboxes and their email ----------------------------------------------------
+
+
+def sync_scheduler(ctx: Context) -> SyncScheduler:
+    """The scheduler over this command's database, key ring and a time-seeded jitter."""
+    schedule = Schedule(
+        ctx.settings.sync_interval_min, ctx.settings.sync_interval_max, random.Random()
+    )
+    return SyncScheduler(
+        ctx.database(), ctx.settings, load_key_ring(ctx.settings), schedule, utcnow
+    )
+
+
+def _sync_text(result: SyncResult) -> str:
+    outcome = f"mailbox {result.mailbox_id}: {result.status}"
+    if result.error:
+        return f"{outcome} ({result.error})"
+    report = result.report
+    return f"{outcome}, {report.imported} new, {report.expunged} deleted on the server"
+
+
+@cli.group()
+def mailbox() -> None:
+    """Connected mailboxes (IMAP in, SMTP out)."""
+
+
+def _security_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(name, type=click.Choice(["ssl", "starttls"]), help="TLS mode.")
+
+
+@mailbox.command("connect")
+@click.argument("slug")
+@click.option("--user", "user_email", required=True, help="The user who owns the box.")
+@click.option("--email", required=True, help="The mailbox address (also the login).")
+@click.option(
+    "--password-env", required=True, metavar="VAR", help="Environment variable with the password."
+)
+@click.option("--shared", is_flag=True, help="A team box (admins only).")
+@click.option("--imap-host")
+@click.option("--imap-port", type=click.IntRange(1, 65535))
+@_security_option("--imap-security")
+@click.option("--smtp-host")
+@click.option("--smtp-port", type=click.IntRange(1, 65535))
+@_security_option("--smtp-security")
+@click.option("--sent-folder", help="The server folder to sync as Sent (default: found).")
+@json_option
+@pass_context
+def mailbox_connect(
+    ctx: Context,
+    slug: str,
+    user_email: str,
+    email: str,
+    password_env: str,
+    shared: bool,
+    imap_host: str | None,
+    imap_port: int | None,
+    imap_security: str | None,
+    smtp_host: str | None,
+    smtp_port: int | None,
+    smtp_security: str | None,
+    sent_folder: str | None,
+    as_json: bool,
+) -> None:
+    """Connect a mailbox: servers found from the address unless given; login checked first."""
+    request = mailboxes.ConnectRequest(
+        slug=slug,
+        user_email=user_email,
+        email=email,
+        password=mailboxes.password_from_env(password_env),
+        shared=shared,
+        imap=mailboxes.HostChoice(imap_host, imap_port, imap_security),
+        smtp=mailboxes.HostChoice(smtp_host, smtp_port, smtp_security),
+        sent_folder=sent_folder,
+    )
+    data = mailboxes.connect_mailbox(ctx.database(), ctx.settings, request)
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"mailbox {d['id']} connected: {d['email']}; the first import runs in the"
+            " background (`crmmail serve`, or `crmmail sync --until-idle`)"
+        ),
+    )
+
+
+listing_command(
+    mailbox,
+    "List an account's mailboxes and how their sync stands.",
+    mailboxes.list_mailboxes,
+    lambda r: (
+        f"{r['id']:>6}  {r['email']}  {r['kind']}  {r['owner']}  {r['status']}"
+        + (f"  ({r['last_error']})" if r["last_error"] else "")
+    ),
+)
+
+
+@mailbox.command("password")
+@click.argument("mailbox_id", type=int)
+@click.option("--password-env", required=True, metavar="VAR")
+@json_option
+@pass_context
+def mailbox_password(ctx: Context, mailbox_id: int, password_env: str, as_json: bool) -> None:
+    """Replace a box's password (checked by logging in); a stopped box syncs again."""
+    password = mailboxes.password_from_env(password_env)
+    data = mailboxes.change_password(ctx.database(), ctx.settings, mailbox_id, password)
+    emit(data, as_json, lambda d: f"mailbox {d['id']}: password updated, status {d['status']}")
+
+
+@mailbox.command("sync")
+@click.argument("mailbox_id", type=int)
+@json_option
+@pass_context
+def mailbox_sync(ctx: Context, mailbox_id: int, as_json: bool) -> None:
+    """Sync one mailbox now."""
+    result = sync_scheduler(ctx).sync_mailbox(mailbox_id)
+    emit(result.as_dict(), as_json, lambda d: _sync_text(result))
+    if result.error:
+        sys.exit(1)
+
+
+@cli.command("sync")
+@click.option("--until-idle", is_flag=True, required=True, help="Run due syncs, then exit.")
+@json_option
+@pass_context
+def sync_command(ctx: Context, until_idle: bool, as_json: bool) -> None:
+    """Sync every mailbox that is due, once, then exit."""
+    results = sync_scheduler(ctx).run_until_idle()
+    emit(
+        [result.as_dict() for result in results],
+        as_json,
+        lambda d: "\n".join(_sync_text(r) for r in results) or "no mailbox is due",
+    )
+
+
+@cli.group("email")
+def email_group() -> None:
+    """Emails of connected mailboxes."""
+
+
+@email_group.command("send")
+@click.option("--mailbox", "mailbox_id", type=int, required=True)
+@click.option("--as", "as_user", required=True, metavar="USER_EMAIL", help="Who is sending.")
+@click.option("--to", "to", required=True, metavar="ADDR[,ADDR]")
+@click.option("--cc", "cc", metavar="ADDR[,ADDR]")
+@click.option("--subject", required=True)
+@click.option("--body")
+@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html", "is_html", is_flag=True, help="The body is HTML.")
+@json_option
+@pass_context
+def email_send(
+    ctx: Context,
+    mailbox_id: int,
+    as_user: str,
+    to: str,
+    cc: str | None,
+    subject: str,
+    body: str | None,
+    body_file: Path | None,
+    is_html: bool,
+    as_json: bool,
+) -> None:
+    """Send an email through a connected mailbox; it is linked to the recipients' cards."""
+    request = emails.SendRequest(
+        mailbox_id=mailbox_id,
+        as_user=as_user,
+        to=[to],
+        cc=[cc] if cc else [],
+        subject=subject,
+        body=_body(body, body_file),
+        is_html=is_html,
+    )
+    data = emails.send_email(ctx.database(), ctx.settings, request)
+    emit(data, as_json, lambda d: f"sent: email {d['id']}, {d['message_id']}")
+
+
+def _body(body: str | None, body_file: Path | None) -> str:
+    if (body is None) == (body_file is None):
+        raise UserInputError("give the body with exactly one of --body or --body-file")
+    if body is not None:
+        return body
+    assert body_file is not None
+    try:
+        return body_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"no file {body_file}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserInputError(f"cannot read {body_file} as UTF-8 text: {error}") from None
+
+
+@email_group.command("list")
+@click.argument("slug")
+@click.option("--mailbox", "mailbox_id", type=int)
+@json_option
+@pass_context
+def email_list(ctx: Context, slug: str, mailbox_id: int | None, as_json: bool) -> None:
+    """List the emails of an account's mailboxes, newest first."""
+    rows = ctx.run(lambda s: emails.list_emails(s, slug, mailbox_id))
+    emit(
+        rows,
+        as_json,
+        lambda data: "\n".join(
+            f"{r['id']:>6}  {r['folder']:5} {r['date'] or '':25} {r['subject']}" for r in data
+        ),
+    )

@@ -4,7 +4,6 @@ import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.message import EmailMessage
 
 from crmmail.connector.endpoints import Endpoint, Security
 from crmmail.connector.errors import AuthFailed, ConnectorError, Permanent, Transient
@@ -51,12 +50,14 @@ def submit(
     password: str,
     context: ssl.SSLContext,
     timeout: float,
-    message: EmailMessage,
+    envelope: tuple[str, list[str]],
+    raw: bytes,
 ) -> None:
-    """Hand the message to the box's server; any refused recipient fails the whole send."""
+    """Hand ``raw`` to the box's server for the envelope's recipients; any refusal fails it."""
+    sender, recipients = envelope
     with smtp_session(endpoint, username, password, context, timeout) as client:
         with _errors(endpoint.host):
-            refused = client.send_message(message)
+            refused = client.sendmail(sender, recipients, raw)
         if refused:
             addresses = ", ".join(sorted(refused))
             raise Permanent(f"{endpoint.host} refused the recipients {addresses}")

@@ -10,6 +10,7 @@ Per folder, in this order:
    batches; each batch commits its emails together with the folder's ``last_uid``, so a sync
    killed mid-batch resumes after the last committed batch, with no duplicate and no gap.
 4. UIDs we hold that the server no longer lists are marked ``deleted_on_server`` (kept here).
+5. In Sent: mail we sent whose copy has still not appeared after a grace time is APPENDed.
 
 No database session is held across network I/O: the IMAP reads happen between transactions,
 and each transaction first checks that this sync still holds the box's lease.
@@ -28,6 +29,7 @@ from crmmail.connector.endpoints import Endpoint
 from crmmail.connector.errors import Permanent, Transient
 from crmmail.connector.folders import find_sent
 from crmmail.connector.imap import FetchedMessage, FolderStatus, ImapSession
+from crmmail.connector.sent_copy import ensure_sent_copy
 from crmmail.processor.message import parse_message
 from crmmail.processor.steps.dedupe import message_key
 from crmmail.storage.database import Database
@@ -38,6 +40,11 @@ from crmmail.storage.repositories.mailboxes import MailboxRepository
 log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
+SENT_COPY_GRACE = timedelta(minutes=5)  # time a provider gets to file its own copy
+
+
+class SyncInterrupted(Transient):
+    """The process is stopping: the committed batches stay, the next sync goes on from there."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,10 @@ class MailboxSync:
         access: MailboxAccess,
         token: str,
         clock: Callable[[], datetime],
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
+        self.stopping = stopping
         self.settings = settings
         self.access = access
         self.token = token
@@ -153,6 +162,8 @@ class FolderSync:
         else:
             self._first_import(last_uid, uidvalidity)
         self._detect_expunged(uidvalidity, status)
+        if self.role is FolderRole.SENT:
+            self._file_missing_sent_copies()
 
     def _state(self) -> FolderState:
         with self.box.transaction() as boxes:
@@ -180,6 +191,8 @@ class FolderSync:
     def _import(self, uids: Sequence[int], uidvalidity: int) -> None:
         batch_size = self.box.settings.import_batch
         for start in range(0, len(uids), batch_size):
+            if self.box.stopping():
+                raise SyncInterrupted("the server is stopping; the sync resumes from here")
             batch = uids[start : start + batch_size]
             fetched = self.imap.fetch(batch)
             self._store(fetched, uidvalidity, max(batch))
@@ -268,6 +281,20 @@ class FolderSync:
             row.messages = status.messages
             if not row.imported:
                 self.box.report.complete = False
+
+    def _file_missing_sent_copies(self) -> None:
+        """Mail we sent whose Sent copy never showed up (the send could not check): file it."""
+        before = self.box.clock() - SENT_COPY_GRACE
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            missing = [
+                (email.message_id, email.raw, email.date or email.created_at)
+                for email in emails.unplaced(self.box.access.id, self.role.value, before)
+                if email.message_id
+            ]
+        for message_id, raw, when in missing:
+            assert message_id is not None
+            ensure_sent_copy(self.imap, self.name, message_id, raw, when)
 
     def _row(self, boxes: MailboxRepository) -> MailboxFolderState:
         row = boxes.folder(self.box.access.id, self.role.value)

@@ -42,6 +42,9 @@ class AccountRepository:
         self.session.flush()
         return user
 
+    def user(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
     def user_by_email(self, account_id: int, email: str) -> User | None:
         return self.session.scalars(
             select(User).where(User.account_id == account_id, User.email == email.lower())

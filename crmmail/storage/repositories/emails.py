@@ -1,6 +1,7 @@
 """Emails of connected mailboxes: store, find by key or UID, link to contacts, list."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
@@ -52,6 +53,22 @@ class EmailRepository:
             )
         )
         return [(row.id, row.message_key, row.uid) for row in rows]
+
+    def unplaced(self, mailbox_id: int, folder: str, before: datetime) -> list[Email]:
+        """Emails we wrote that the server's folder has not shown us yet, older than ``before``."""
+        return list(
+            self.session.scalars(
+                select(Email).where(
+                    Email.mailbox_id == mailbox_id,
+                    Email.folder == folder,
+                    Email.uid.is_(None),
+                    Email.created_at < before,
+                )
+            )
+        )
+
+    def get(self, email_id: int) -> Email | None:
+        return self.session.get(Email, email_id)
 
     def place(self, email_id: int, uidvalidity: int, uid: int) -> None:
         """Where the message now is on the server (after a UIDVALIDITY change, or our sent copy)."""

@@ -110,6 +110,14 @@ class MailboxRepository:
             return None
         return mailbox
 
+    def release(self, mailbox_id: int, token: str) -> None:
+        self.session.execute(
+            update(Mailbox)
+            .where(Mailbox.id == mailbox_id, Mailbox.sync_token == token)
+            .values(sync_token=None, sync_lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
     def renew(self, mailbox_id: int, token: str, until: datetime) -> bool:
         renewed = self.session.execute(
             update(Mailbox)

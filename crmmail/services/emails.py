@@ -1,0 +1,192 @@
+"""Email operations: send through a connected box (then file the Sent copy), and list emails."""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.config import Settings
+from crmmail.connector.access import mailbox_access
+from crmmail.connector.capture import Placement, capture
+from crmmail.connector.compose import Draft, compose, refuse_line_breaks
+from crmmail.connector.credentials import load_key_ring
+from crmmail.connector.errors import AuthFailed, ConnectorError
+from crmmail.connector.folders import find_sent
+from crmmail.connector.imap import imap_session
+from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
+from crmmail.connector.smtp import submit
+from crmmail.connector.sync import MailboxAccess
+from crmmail.connector.tls import client_context
+from crmmail.errors import NotFound, UserInputError
+from crmmail.services.accounts import get_account
+from crmmail.services.validation import checked_email
+from crmmail.storage.base import utcnow
+from crmmail.storage.database import Database
+from crmmail.storage.models import (
+    Email,
+    FolderRole,
+    Mailbox,
+    MailboxCredential,
+    MailboxKind,
+    MailboxStatus,
+)
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+
+LEASE_POLL = 0.2  # seconds between tries to get the box from a running sync
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """``crmmail email send`` as data."""
+
+    mailbox_id: int
+    as_user: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    body: str
+    is_html: bool = False
+
+
+def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[str, Any]:
+    """Send, store it as a Sent email linked to the recipients' cards, then file the Sent copy."""
+    keys = load_key_ring(settings)
+    recipients = _addresses(request.to), _addresses(request.cc)
+    with db.read() as session:
+        mailbox, credential, sender_name = _sender(session, request)
+        access = mailbox_access(mailbox, credential, keys)
+    draft = Draft(
+        sender_name, access.email, *recipients, request.subject, request.body, request.is_html
+    )
+    message = compose(draft, utcnow(), settings.smart_domains)
+    raw = message.as_bytes()
+    context = client_context(settings)
+    try:
+        submit(
+            access.smtp,
+            access.username,
+            access.password,
+            context,
+            settings.mail_timeout,
+            (access.email, [*recipients[0], *recipients[1]]),
+            raw,
+        )
+    except AuthFailed as error:
+        raise UserInputError(
+            f"{error}: update it with `crmmail mailbox password {access.id}`; nothing was sent"
+        ) from None
+    except ConnectorError as error:
+        raise UserInputError(f"not sent: {error}") from None
+    with db.transaction() as session:
+        _, email_id = capture(
+            session,
+            Placement(access.account_id, access.id, FolderRole.SENT.value),
+            raw,
+            settings.smart_domains,
+        )
+    sent_copy = _file_sent_copy(db, settings, access, str(message["Message-ID"]), raw)
+    with db.read() as session:
+        email = EmailRepository(session).get(email_id)
+        assert email is not None
+        return describe_email(email, EmailRepository(session).contact_ids([email_id])[email_id]) | {
+            "sent_copy": sent_copy.value
+        }
+
+
+def _addresses(values: list[str]) -> list[str]:
+    found = []
+    for value in values:
+        for part in refuse_line_breaks(value, "recipient").split(","):
+            if part.strip():
+                found.append(checked_email(part.strip()))
+    return list(dict.fromkeys(found))
+
+
+def _sender(session: Session, request: SendRequest) -> tuple[Mailbox, MailboxCredential, str]:
+    """The box and credential to send with, and the sender's display name; checks the rights."""
+    boxes = MailboxRepository(session)
+    mailbox = boxes.get(request.mailbox_id)
+    if mailbox is None:
+        raise NotFound(f"no mailbox {request.mailbox_id}: see `crmmail mailbox list SLUG`")
+    if mailbox.status == MailboxStatus.DISCONNECTED.value:
+        raise UserInputError(f"mailbox {mailbox.id} is disconnected: connect it again to send")
+    user = AccountRepository(session).user_by_email(
+        mailbox.account_id, checked_email(refuse_line_breaks(request.as_user, "sender"))
+    )
+    if user is None:
+        raise NotFound(f"no user {request.as_user} in the mailbox's account")
+    if mailbox.kind == MailboxKind.PERSONAL.value and user.id != mailbox.owner_id:
+        raise UserInputError(f"{user.email} may not send from {mailbox.email}: it is personal")
+    if mailbox.kind == MailboxKind.SHARED.value and not user.email_access:
+        raise UserInputError(f"{user.email} has no email access: ask an admin")
+    credential = boxes.credential(mailbox.id)
+    if credential is None:
+        raise UserInputError(f"mailbox {mailbox.id} has no password: set one")
+    return mailbox, credential, user.name
+
+
+def _file_sent_copy(
+    db: Database, settings: Settings, access: MailboxAccess, message_id: str, raw: bytes
+) -> SentCopy:
+    """Under the box's lease (one IMAP connection per box), find or APPEND the Sent copy."""
+    token = _wait_for_box(db, access.id, settings)
+    if token is None:
+        return SentCopy.PENDING
+    try:
+        context = client_context(settings)
+        with imap_session(
+            access.imap, access.username, access.password, context, settings.mail_timeout
+        ) as imap:
+            folder = find_sent(imap.folders(), access.sent_folder)
+            if folder is None:
+                return SentCopy.PENDING
+            return ensure_sent_copy(imap, folder, message_id.strip("<>"), raw, utcnow())
+    except ConnectorError:
+        return SentCopy.PENDING  # the sync files it later
+    finally:
+        with db.transaction() as session:
+            MailboxRepository(session).release(access.id, token)
+
+
+def _wait_for_box(db: Database, mailbox_id: int, settings: Settings) -> str | None:
+    deadline = time.monotonic() + settings.mail_timeout
+    lease = timedelta(seconds=settings.lease_seconds)
+    while True:
+        with db.transaction() as session:
+            claimed = MailboxRepository(session).claim(mailbox_id, utcnow(), lease)
+        if claimed is not None:
+            return claimed[1]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(LEASE_POLL)
+
+
+def describe_email(email: Email, contact_ids: list[int]) -> dict[str, Any]:
+    return {
+        "id": email.id,
+        "mailbox_id": email.mailbox_id,
+        "folder": email.folder,
+        "subject": email.subject,
+        "from": email.from_addr,
+        "to": email.to_addrs,
+        "date": _iso(email.date),
+        "message_id": email.message_id,
+        "contact_ids": contact_ids,
+        "deleted_on_server": email.deleted_on_server,
+    }
+
+
+def list_emails(session: Session, slug: str, mailbox_id: int | None = None) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    emails = EmailRepository(session)
+    rows = emails.list_for_account(account.id, mailbox_id)
+    links = emails.contact_ids([row.id for row in rows])
+    return [describe_email(row, links[row.id]) for row in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

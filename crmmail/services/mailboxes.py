@@ -1,0 +1,213 @@
+"""Mailbox operations: connect (checked, discovered, verified), list, new password, sync now."""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.config import Settings
+from crmmail.connector.access import server_settings, verify
+from crmmail.connector.credentials import load_key_ring
+from crmmail.connector.discovery import discover
+from crmmail.connector.endpoints import Endpoint, Security, ServerSettings
+from crmmail.connector.errors import AuthFailed, ConnectorError
+from crmmail.connector.hosts import check_address, check_endpoint_names, check_server_settings
+from crmmail.errors import AlreadyExists, NotFound, UserInputError
+from crmmail.services.accounts import get_account
+from crmmail.services.validation import checked_email
+from crmmail.storage.base import utcnow
+from crmmail.storage.database import Database
+from crmmail.storage.models import Mailbox, MailboxKind, MailboxStatus, UserRole
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+
+DEFAULT_PORTS = {
+    ("imap", Security.SSL): 993,
+    ("imap", Security.STARTTLS): 143,
+    ("smtp", Security.SSL): 465,
+    ("smtp", Security.STARTTLS): 587,
+}
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """What the user gave for one server (all optional)."""
+
+    host: str | None = None
+    port: int | None = None
+    security: str | None = None
+
+    def given(self) -> bool:
+        return self.host is not None or self.port is not None or self.security is not None
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """``crmmail mailbox connect`` as data."""
+
+    slug: str
+    user_email: str
+    email: str
+    password: str
+    shared: bool = False
+    imap: HostChoice = HostChoice()
+    smtp: HostChoice = HostChoice()
+    sent_folder: str | None = None
+
+
+def password_from_env(variable: str) -> str:
+    """The password held by an environment variable (never taken from the command line)."""
+    value = os.environ.get(variable)
+    if not value:
+        raise UserInputError(
+            f"environment variable {variable} is not set or empty: put the password there"
+        )
+    return value
+
+
+def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -> dict[str, Any]:
+    """Check, discover, verify with a real login, then save; nothing is saved on any failure."""
+    check_address(request.email, settings.smart_domains)
+    email = checked_email(request.email)
+    keys = load_key_ring(settings)  # no key: fail before talking to anyone
+    with db.read() as session:
+        _check_connect_rights(session, request, email)
+    server = _chosen_servers(request, email, settings)
+    check_server_settings(server, settings.allow_private_mail_hosts)
+    try:
+        verify(server, email, request.password, settings, request.sent_folder)
+    except AuthFailed as error:
+        raise UserInputError(f"{error}: check the password; nothing was saved") from None
+    except ConnectorError as error:
+        raise UserInputError(f"cannot use this mailbox: {error}; nothing was saved") from None
+    sealed = keys.seal(request.password)
+    with db.transaction() as session:
+        owner = _check_connect_rights(session, request, email)
+        mailbox = MailboxRepository(session).add(
+            Mailbox(
+                account_id=owner.account_id,
+                owner_id=owner.id,
+                email=email,
+                kind=(MailboxKind.SHARED if request.shared else MailboxKind.PERSONAL).value,
+                username=email,
+                imap_host=server.imap.host,
+                imap_port=server.imap.port,
+                imap_security=server.imap.security.value,
+                smtp_host=server.smtp.host,
+                smtp_port=server.smtp.port,
+                smtp_security=server.smtp.security.value,
+                sent_folder=request.sent_folder,
+                status=MailboxStatus.IMPORTING.value,
+                next_sync_at=utcnow(),
+            ),
+            sealed.key_id,
+            sealed.blob,
+        )
+        return describe_mailbox(mailbox, owner.email) | {"source": server.source}
+
+
+def _check_connect_rights(session: Session, request: ConnectRequest, email: str) -> Any:
+    account = get_account(session, request.slug)
+    users = AccountRepository(session)
+    owner = users.user_by_email(account.id, checked_email(request.user_email))
+    if owner is None:
+        raise NotFound(f"no user {request.user_email} in account {request.slug}: add them first")
+    if request.shared and owner.role != UserRole.ADMIN.value:
+        raise UserInputError(f"{owner.email} is not an admin: only admins connect shared mailboxes")
+    if MailboxRepository(session).by_email(account.id, email) is not None:
+        raise AlreadyExists(f"{email} is connected already in account {request.slug}")
+    return owner
+
+
+def _chosen_servers(request: ConnectRequest, email: str, settings: Settings) -> ServerSettings:
+    if not request.imap.given() and not request.smtp.given():
+        return discover(email, settings)
+    if request.imap.host is None or request.smtp.host is None:
+        raise UserInputError("give both --imap-host and --smtp-host, or neither to discover them")
+    server = ServerSettings(
+        imap=_endpoint("imap", request.imap), smtp=_endpoint("smtp", request.smtp), source="given"
+    )
+    check_endpoint_names(server.imap, "IMAP")
+    check_endpoint_names(server.smtp, "SMTP")
+    return server
+
+
+def _endpoint(kind: str, choice: HostChoice) -> Endpoint:
+    assert choice.host is not None
+    if choice.security is not None:
+        security = Security(choice.security)
+    else:  # by the port, as mail clients guess: 143 and 587 (or any other SMTP port) upgrade
+        upgrades = choice.port == 143 if kind == "imap" else choice.port not in (None, 465)
+        security = Security.STARTTLS if upgrades else Security.SSL
+    port = choice.port if choice.port is not None else DEFAULT_PORTS[(kind, security)]
+    return Endpoint(choice.host.strip().lower().rstrip("."), port, security)
+
+
+def describe_mailbox(mailbox: Mailbox, owner: str) -> dict[str, Any]:
+    """The public view of a box: never a secret."""
+    return {
+        "id": mailbox.id,
+        "email": mailbox.email,
+        "kind": mailbox.kind,
+        "owner": owner,
+        "status": mailbox.status,
+        "last_sync_at": _iso(mailbox.last_sync_at),
+        "last_error": mailbox.last_error,
+    }
+
+
+def list_mailboxes(session: Session, slug: str) -> list[dict[str, Any]]:
+    account = get_account(session, slug)
+    return [
+        describe_mailbox(mailbox, owner)
+        for mailbox, owner in MailboxRepository(session).list_for_account(account.id)
+    ]
+
+
+def change_password(
+    db: Database, settings: Settings, mailbox_id: int, password: str
+) -> dict[str, Any]:
+    """Verify the new password, seal it, and put the box back on the schedule at once."""
+    keys = load_key_ring(settings)
+    with db.read() as session:
+        mailbox = _get(session, mailbox_id)
+        server = server_settings(mailbox)
+        username, sent_folder = mailbox.username, mailbox.sent_folder
+    check_server_settings(server, settings.allow_private_mail_hosts)
+    try:
+        verify(server, username, password, settings, sent_folder)
+    except AuthFailed as error:
+        raise UserInputError(f"{error}: check the password; nothing was changed") from None
+    except ConnectorError as error:
+        raise UserInputError(f"cannot use this mailbox: {error}; nothing was changed") from None
+    sealed = keys.seal(password)
+    with db.transaction() as session:
+        mailbox = _get(session, mailbox_id)
+        MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)
+        imported = _imported(session, mailbox.id)
+        mailbox.status = (MailboxStatus.ACTIVE if imported else MailboxStatus.IMPORTING).value
+        mailbox.last_error = None
+        mailbox.failures = 0
+        mailbox.next_sync_at = utcnow()
+        owner = AccountRepository(session).user(mailbox.owner_id)
+        return describe_mailbox(mailbox, owner.email if owner else "")
+
+
+def _imported(session: Session, mailbox_id: int) -> bool:
+    boxes = MailboxRepository(session)
+    states = [boxes.folder(mailbox_id, role) for role in ("inbox", "sent")]
+    inbox = states[0]
+    return inbox is not None and inbox.imported and (states[1] is None or states[1].imported)
+
+
+def _get(session: Session, mailbox_id: int) -> Mailbox:
+    mailbox = MailboxRepository(session).get(mailbox_id)
+    if mailbox is None:
+        raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+    return mailbox
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
