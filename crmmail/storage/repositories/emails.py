@@ -106,7 +106,7 @@ class EmailRepository:
             .where(email_contact.c.email_id.in_(email_ids))
             .order_by(email_contact.c.contact_id)
         )
-        for email_id, contact_id in rows.tuples():
+        for email_id, contact_id in rows:
             found[email_id].append(contact_id)
         return found
 

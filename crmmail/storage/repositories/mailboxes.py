@@ -46,7 +46,7 @@ class MailboxRepository:
             .where(Mailbox.account_id == account_id)
             .order_by(Mailbox.id)
         )
-        return [(mailbox, owner) for mailbox, owner in rows.tuples()]
+        return [(mailbox, owner) for mailbox, owner in rows]
 
     def credential(self, mailbox_id: int) -> MailboxCredential | None:
         return self.session.get(MailboxCredential, mailbox_id)
