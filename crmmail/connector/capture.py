@@ -7,16 +7,19 @@ put on the cards of known contacts, their open leads and customers. The ``note``
 dedupe ledger is shared with the ``{slug}@`` address, so a message both synced and sent to a
 smart address lands on each card once; our addresses in its headers trigger no action here.
 
-A message is stored first; if linking it fails, the failure is recorded on the row
-(``quarantined``) and the rest of the batch goes on.
+A message that will not store as parsed is kept bare (raw bytes, no header columns), and one
+whose linking fails is kept unlinked; either way the reason is recorded on the row
+(``quarantined``) and the rest of the batch goes on. Only a database that is itself failing
+(connection lost, locked) fails the batch, which the next sync retries.
 """
 
 import hashlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crmmail.processor.message import ParsedMessage, parse_message
@@ -67,7 +70,16 @@ def capture(
         ):
             emails.place(known.id, placement.uidvalidity or 0, placement.uid)
         return Captured.KNOWN, known.id
-    email = emails.add(_email_row(placement, raw, sha256, key, message))
+    try:
+        with session.begin_nested():
+            email = emails.add(_email_row(placement, raw, sha256, key, message))
+    except DBAPIError as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise  # the database itself is in trouble: the batch fails and is retried
+        log.exception("mailbox %s: a message could not be stored as is", placement.mailbox_id)
+        row = Email(**_bare_row(placement, raw, sha256, key))
+        row.quarantined = f"storing failed: {type(exc.orig).__name__}"
+        return Captured.QUARANTINED, emails.add(row).id
     try:
         with session.begin_nested():
             _link(session, email, message, smart_domains)
@@ -82,22 +94,29 @@ def _email_row(
     placement: Placement, raw: bytes, sha256: str, key: str, message: ParsedMessage
 ) -> Email:
     return Email(
-        account_id=placement.account_id,
-        mailbox_id=placement.mailbox_id,
-        folder=placement.folder,
-        uidvalidity=placement.uidvalidity,
-        uid=placement.uid,
-        message_key=key,
+        **_bare_row(placement, raw, sha256, key),
         message_id=message.message_id,
-        sha256=sha256,
         subject=message.subject,
         from_addr=format_mailboxes(message.from_),
         to_addrs=format_mailboxes(message.to),
         cc_addrs=format_mailboxes(message.cc),
         date=message.date,
-        raw=raw,
-        size=len(raw),
     )
+
+
+def _bare_row(placement: Placement, raw: bytes, sha256: str, key: str) -> dict[str, Any]:
+    """The columns that need no parsing: enough to keep a message that will not store."""
+    return {
+        "account_id": placement.account_id,
+        "mailbox_id": placement.mailbox_id,
+        "folder": placement.folder,
+        "uidvalidity": placement.uidvalidity,
+        "uid": placement.uid,
+        "message_key": key,
+        "sha256": sha256,
+        "raw": raw,
+        "size": len(raw),
+    }
 
 
 def _link(

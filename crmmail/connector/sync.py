@@ -55,7 +55,7 @@ class MailboxAccess:
     account_id: int
     email: str
     username: str
-    password: str
+    password: str = field(repr=False)
     imap: Endpoint
     smtp: Endpoint
     sent_folder: str | None

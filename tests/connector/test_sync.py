@@ -7,7 +7,7 @@ import pytest
 from crmmail.storage.database import Database
 from crmmail.storage.models import Email
 from tests.connector.conftest import PostOffice, mail
-from tests.faults import fail_inserts, heal
+from tests.faults import fail_inserts, fail_updates, heal
 
 
 def test_first_import_takes_the_newest_messages_of_the_window(post: PostOffice) -> None:
@@ -117,17 +117,36 @@ def test_a_sync_killed_mid_batch_resumes_without_duplicates_or_gaps(
     for n in range(7):
         post.deliver(mail(f"message {n}"))
     box = post.connect()
-    fail_inserts(db, "email", "new.subject = 'message 3'")  # the second batch dies in its commit
+    fail_updates(db, "mailbox_folder", "new.last_uid > 2")  # the 2nd batch dies at its commit
 
     broken = post.sync(box["id"], settings)
 
     assert broken.status == "error"
     assert sorted(e["subject"] for e in post.emails()) == ["message 0", "message 1"]
-    heal(db, "email")
+    heal(db, "mailbox_folder")
     resumed = post.sync(box["id"], settings)
     assert resumed.status == "active"
     assert resumed.report.imported == 5 and resumed.report.known == 0
     assert sorted(e["subject"] for e in post.emails()) == [f"message {n}" for n in range(7)]
+
+
+def test_a_message_that_will_not_store_is_quarantined_and_the_box_goes_on(
+    post: PostOffice, db: Database
+) -> None:
+    for n in range(4):
+        post.deliver(mail(f"message {n}"))
+    box = post.connect()
+    fail_inserts(db, "email", "new.subject = 'message 2'")
+
+    result = post.sync(box["id"])
+
+    assert result.status == "active"
+    assert (result.report.imported, result.report.quarantined) == (3, 1)
+    with post.db.read() as session:
+        [kept] = session.query(Email).filter(Email.quarantined.is_not(None)).all()
+        assert kept.quarantined.startswith("storing failed") and b"message 2" in kept.raw
+    heal(db, "email")
+    assert post.sync(box["id"]).report.imported == 0  # kept once, not fetched again
 
 
 def test_broken_message_is_imported_as_data(post: PostOffice) -> None:
