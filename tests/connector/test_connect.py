@@ -8,6 +8,7 @@ from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.services import mailboxes
 from crmmail.storage.models import Mailbox, MailboxCredential
 from tests.connector.conftest import PostOffice
+from tests.dnsstub import running_dns
 from tests.tlsca import make_test_ca
 
 
@@ -136,3 +137,26 @@ def test_new_password_restarts_a_box_that_failed_authentication(post: PostOffice
     assert changed["status"] == "importing" and changed["last_error"] is None
     [result] = post.scheduler().run_until_idle()
     assert result.status == "active"
+
+
+def test_servers_discovered_by_srv_records_are_verified_and_stored(post: PostOffice) -> None:
+    domain = post.email.partition("@")[2]
+    records = {
+        (f"_imaps._tcp.{domain}", "SRV"): [f"0 1 {post.dovecot.ssl_port} localhost."],
+        (f"_submissions._tcp.{domain}", "SRV"): [f"0 1 {post.submission.port} localhost."],
+    }
+    with running_dns(records) as dns:
+        post.settings = post.settings.model_copy(
+            update={"dns_servers": (dns.address,), "autoconfig_urls": ()}
+        )
+        box = post.connect(imap=mailboxes.HostChoice(), smtp=mailboxes.HostChoice())
+
+    assert box["source"] == "srv"
+    [stored] = _stored(post)
+    assert (stored.imap_host, stored.imap_port, stored.imap_security) == (
+        "localhost",
+        post.dovecot.ssl_port,
+        "ssl",
+    )
+    assert (stored.smtp_port, stored.smtp_security) == (post.submission.port, "ssl")
+    assert post.sync(box["id"]).status == "active"
