@@ -1,5 +1,7 @@
 """The connector's narrow error tree: what the user must fix, what to retry, what will not work."""
 
+import ssl
+
 from crmmail.errors import CrmmailError, UserInputError
 
 
@@ -25,3 +27,14 @@ class Transient(ConnectorError):
 
 class Permanent(ConnectorError):
     """A failure that retrying will not fix (no IMAP4rev1, no such folder, certificate refused)."""
+
+
+def transport_error(host: str, exc: OSError) -> ConnectorError:
+    """What a socket or TLS failure talking to ``host`` means for the connector."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return Permanent(f"the certificate of {host} could not be verified: {exc.verify_message}")
+    if isinstance(exc, TimeoutError):
+        return Transient(f"{host} did not answer in time")
+    if isinstance(exc, ssl.SSLError):
+        return Transient(f"TLS with {host} failed: {exc.reason or exc}")
+    return Transient(f"cannot talk to {host}: {exc.strerror or exc}")

@@ -18,7 +18,13 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from crmmail.connector.endpoints import Endpoint, Security
-from crmmail.connector.errors import AuthFailed, ConnectorError, Permanent, Transient
+from crmmail.connector.errors import (
+    AuthFailed,
+    ConnectorError,
+    Permanent,
+    Transient,
+    transport_error,
+)
 from crmmail.connector.folders import Folder
 
 BODY = b"BODY[]"
@@ -163,16 +169,8 @@ def _errors(host: str) -> Iterator[None]:
         raise
     except LoginError as exc:
         raise AuthFailed(f"authentication failed at {host}: {_reason(exc)}") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise Permanent(
-            f"the certificate of {host} could not be verified: {exc.verify_message}"
-        ) from exc
-    except TimeoutError as exc:
-        raise Transient(f"{host} did not answer in time") from exc
-    except ssl.SSLError as exc:
-        raise Transient(f"TLS with {host} failed: {exc.reason or exc}") from exc
     except OSError as exc:
-        raise Transient(f"cannot talk to {host}: {exc.strerror or exc}") from exc
+        raise transport_error(host, exc) from exc
     except IMAPClientError as exc:
         message = _reason(exc)
         if "[AUTHENTICATIONFAILED]" in message.upper():

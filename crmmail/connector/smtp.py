@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from crmmail.connector.endpoints import Endpoint, Security
-from crmmail.connector.errors import AuthFailed, ConnectorError, Permanent, Transient
+from crmmail.connector.errors import (
+    AuthFailed,
+    ConnectorError,
+    Permanent,
+    Transient,
+    transport_error,
+)
 
 
 @contextmanager
@@ -80,14 +86,8 @@ def _errors(host: str) -> Iterator[None]:
         if 400 <= exc.smtp_code < 500:
             raise Transient(f"{host} answered {exc.smtp_code}: {_reply(exc)}") from exc
         raise Permanent(f"{host} answered {exc.smtp_code}: {_reply(exc)}") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise Permanent(
-            f"the certificate of {host} could not be verified: {exc.verify_message}"
-        ) from exc
-    except TimeoutError as exc:
-        raise Transient(f"{host} did not answer in time") from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise Transient(f"cannot talk to {host}: {exc}") from exc
+    except OSError as exc:  # smtplib.SMTPException is an OSError too
+        raise transport_error(host, exc) from exc
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

@@ -15,6 +15,7 @@ import pytest
 from tests.connector.conftest import mail
 from tests.dovecot import Dovecot
 from tests.submission import Submission
+from tests.test_cli import run_crmmail
 from tests.tlsca import TestCA
 
 _numbers = itertools.count()
@@ -23,15 +24,7 @@ _numbers = itertools.count()
 def crmmail(
     tmp_path: Path, env: dict[str, str], *args: str, ok: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "crmmail", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_crmmail(*args, cwd=tmp_path, env=env)
     if ok:
         assert done.returncode == 0, done.stderr
     return done
