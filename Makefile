@@ -38,7 +38,9 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev
+	scripts/ensure-test-services
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/mailbox_import.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
