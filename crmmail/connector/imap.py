@@ -90,6 +90,14 @@ class ImapSession:
         with _errors(self.host):
             return sorted(int(uid) for uid in self._client.search(["SINCE", day]))
 
+    def internal_dates(self, uids: Sequence[int]) -> dict[int, datetime]:
+        """When each message arrived on the server (INTERNALDATE)."""
+        if not uids:
+            return {}
+        with _errors(self.host):
+            answer = self._client.fetch(list(uids), [b"INTERNALDATE"])
+        return {int(uid): data[b"INTERNALDATE"] for uid, data in answer.items()}
+
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above ``last_uid`` (``n:*`` always matches the last message: filtered out)."""
         with _errors(self.host):

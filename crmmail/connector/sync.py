@@ -4,13 +4,16 @@ Per folder, in this order:
 
 1. STATUS (UIDVALIDITY, UIDNEXT, MESSAGES) against the stored state: nothing moved, stop there.
 2. EXAMINE (read-only). A new UIDVALIDITY (or another Sent folder) re-maps the known messages
-   by Message-ID, else content hash, to their new UIDs; nothing is imported twice.
-3. First import: the newest ``import_limit`` messages that arrived in the last ``import_days``;
-   afterwards: every UID above the last one imported. Bodies come with ``BODY.PEEK[]``, in
-   batches; each batch commits its emails together with the folder's ``last_uid``, so a sync
-   killed mid-batch resumes after the last committed batch, with no duplicate and no gap.
+   by Message-ID, else content hash, to their new UIDs; nothing is imported twice. When none
+   of ours is left there, the folder starts again with a first import.
+3. First import: the newest ``import_limit`` messages that arrived in the last ``import_days``,
+   counted over Inbox and Sent together (by INTERNALDATE); afterwards every UID above the last
+   one imported. Bodies come with ``BODY.PEEK[]``, in batches; each batch commits its emails
+   together with the folder's ``last_uid``, so a sync killed mid-batch resumes after the last
+   committed batch, with no duplicate and no gap.
 4. UIDs we hold that the server no longer lists are marked ``deleted_on_server`` (kept here).
-5. In Sent: mail we sent whose copy has still not appeared after a grace time is APPENDed.
+5. In Sent, whether or not anything moved: mail we sent whose copy has still not appeared after
+   a grace time is APPENDed.
 
 No database session is held across network I/O: the IMAP reads happen between transactions,
 and each transaction first checks that this sync still holds the box's lease.
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from crmmail.config import Settings
 from crmmail.connector.capture import Captured, Placement, capture
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
 SENT_COPY_GRACE = timedelta(minutes=5)  # time a provider gets to file its own copy
+HEADER_BATCHES = 20  # Message-ID headers are small: fetch this many batches' worth at once
 
 
 class SyncInterrupted(Transient):
@@ -71,7 +76,9 @@ class SyncReport:
     expunged: int = 0
     remapped: int = 0
     bytes_fetched: int = 0
+    sent_copies_filed: int = 0
     folders: dict[str, str] = field(default_factory=dict)  # role -> server folder name
+    unchanged: list[str] = field(default_factory=list)  # folders whose STATUS showed no change
     complete: bool = True  # every folder's first import is done
 
 
@@ -119,11 +126,42 @@ class MailboxSync:
         sent = find_sent(imap.folders(), self.access.sent_folder)
         if sent is None and self.access.sent_folder is not None:
             raise Permanent(f"the mailbox has no folder named {self.access.sent_folder!r}")
-        for role, name in ((FolderRole.INBOX, INBOX), (FolderRole.SENT, sent)):
-            if name is not None:
-                self.report.folders[role.value] = name
-                FolderSync(self, imap, role, name).run()
+        folders = [
+            FolderSync(self, imap, role, name)
+            for role, name in ((FolderRole.INBOX, INBOX), (FolderRole.SENT, sent))
+            if name is not None
+        ]
+        for folder in folders:
+            self.report.folders[folder.role.value] = folder.name
+            folder.prepare()
+        plan = self._first_import_plan(folders)
+        for folder in folders:
+            folder.finish(plan.get(folder.role, []))
         return self.report
+
+    def _first_import_plan(self, folders: list["FolderSync"]) -> dict[FolderRole, list[int]]:
+        """The newest ``import_limit`` messages of the window across the box's folders."""
+        arrivals = [
+            (when, folder.role, uid)
+            for folder in folders
+            if folder.mode is FolderMode.FIRST_IMPORT
+            for when, uid in folder.candidates
+        ]
+        arrivals.sort(key=lambda arrival: (arrival[0], arrival[2]), reverse=True)
+        plan: dict[FolderRole, list[int]] = {}
+        for _, role, uid in arrivals[: self.settings.import_limit]:
+            plan.setdefault(role, []).append(uid)
+        return {role: sorted(uids) for role, uids in plan.items()}
+
+    def check_stopping(self) -> None:
+        if self.stopping():
+            raise SyncInterrupted("the server is stopping; the sync resumes from here")
+
+    def keep_lease(self) -> None:
+        """Between long reads: renew the lease (or learn it is lost) and honour a stop."""
+        self.check_stopping()
+        with self.transaction():
+            pass
 
     @contextmanager
     def transaction(self) -> Iterator[MailboxRepository]:
@@ -137,31 +175,65 @@ class MailboxSync:
             yield boxes
 
 
+class FolderMode(StrEnum):
+    """What a folder's sync has to do, decided from STATUS and the stored state."""
+
+    UNCHANGED = "unchanged"
+    FIRST_IMPORT = "first_import"
+    INCREMENTAL = "incremental"
+
+
 class FolderSync:
-    """Sync of one folder (Inbox or Sent) of a box."""
+    """Sync of one folder (Inbox or Sent) of a box: ``prepare`` decides, ``finish`` does."""
 
     def __init__(self, box: MailboxSync, imap: ImapSession, role: FolderRole, name: str) -> None:
         self.box = box
         self.imap = imap
         self.role = role
         self.name = name
+        self.mode = FolderMode.UNCHANGED
+        self.uidvalidity = 0
+        self.last_uid = 0
+        self.status = FolderStatus(0, 0, 0)
+        self.candidates: list[tuple[datetime, int]] = []  # first import: (arrival, UID)
 
-    def run(self) -> None:
-        status = self.imap.status(self.name)
+    def prepare(self) -> None:
+        """STATUS; then, if something moved, re-map after a UIDVALIDITY change and list what
+        a first import could take."""
+        self.status = self.imap.status(self.name)
         state = self._state()
-        if state.unchanged(self.name, status):
+        if state.unchanged(self.name, self.status):
+            self.box.report.unchanged.append(self.role.value)
             return
-        uidvalidity = self.imap.examine(self.name)
-        last_uid = state.last_uid
+        self.uidvalidity = self.imap.examine(self.name)
+        self.last_uid = state.last_uid
+        first = not state.imported
         if state.uidvalidity is not None and (
-            state.uidvalidity != uidvalidity or state.name != self.name
+            state.uidvalidity != self.uidvalidity or state.name != self.name
         ):
-            last_uid = self._remap(uidvalidity)
-        if state.imported:
-            self._import(self.imap.uids_after(last_uid), uidvalidity)
-        else:
-            self._first_import(last_uid, uidvalidity)
-        self._detect_expunged(uidvalidity, status)
+            self.last_uid = self._remap()
+            first = first or self.last_uid == 0  # nothing of ours is left: the window again
+        self.mode = FolderMode.FIRST_IMPORT if first else FolderMode.INCREMENTAL
+        if first:
+            since = (self.box.clock() - timedelta(days=self.box.settings.import_days)).date()
+            arrivals = self.imap.internal_dates(self.imap.uids_since(since))
+            self.candidates = [(when, uid) for uid, when in arrivals.items()]
+
+    def finish(self, planned: list[int]) -> None:
+        """Import (the ``planned`` UIDs on a first import), note expunges, file Sent copies."""
+        if self.mode is not FolderMode.UNCHANGED:
+            if self.imap.examine(self.name) != self.uidvalidity:
+                raise Transient(f"the UIDVALIDITY of {self.name} changed during the sync")
+            if self.mode is FolderMode.FIRST_IMPORT:
+                self._import([uid for uid in planned if uid > self.last_uid])
+                newest = max((uid for _, uid in self.candidates), default=0)
+                with self.box.transaction() as boxes:
+                    row = self._row(boxes)
+                    row.imported = True
+                    row.last_uid = max(row.last_uid, newest)
+            else:
+                self._import(self.imap.uids_after(self.last_uid))
+            self._detect_expunged()
         if self.role is FolderRole.SENT:
             self._file_missing_sent_copies()
 
@@ -177,33 +249,29 @@ class FolderSync:
                 row.name, row.uidvalidity, row.last_uid, row.uidnext, row.messages, row.imported
             )
 
-    def _first_import(self, last_uid: int, uidvalidity: int) -> None:
-        settings = self.box.settings
-        since = (self.box.clock() - timedelta(days=settings.import_days)).date()
-        candidates = self.imap.uids_since(since)
-        newest = candidates[-settings.import_limit :]
-        self._import([uid for uid in newest if uid > last_uid], uidvalidity)
-        with self.box.transaction() as boxes:
-            row = self._row(boxes)
-            row.imported = True
-            row.last_uid = max(row.last_uid, candidates[-1] if candidates else 0)
-
-    def _import(self, uids: Sequence[int], uidvalidity: int) -> None:
+    def _import(self, uids: Sequence[int]) -> None:
         batch_size = self.box.settings.import_batch
         for start in range(0, len(uids), batch_size):
-            if self.box.stopping():
-                raise SyncInterrupted("the server is stopping; the sync resumes from here")
+            self.box.check_stopping()
             batch = uids[start : start + batch_size]
             fetched = self.imap.fetch(batch)
-            self._store(fetched, uidvalidity, max(batch))
+            if len(fetched) < len(batch):
+                log.info(
+                    "mailbox %s %s: %d of %d messages vanished before they were fetched",
+                    self.box.access.id,
+                    self.role.value,
+                    len(batch) - len(fetched),
+                    len(batch),
+                )
+            self._store(fetched, max(batch))
 
-    def _store(self, fetched: list[FetchedMessage], uidvalidity: int, last_uid: int) -> None:
+    def _store(self, fetched: list[FetchedMessage], last_uid: int) -> None:
         access = self.box.access
         report = self.box.report
         with self.box.transaction() as boxes:
             for message in fetched:
                 placement = Placement(
-                    access.account_id, access.id, self.role.value, uidvalidity, message.uid
+                    access.account_id, access.id, self.role.value, self.uidvalidity, message.uid
                 )
                 outcome, _ = capture(
                     boxes.session, placement, message.raw, self.box.settings.smart_domains
@@ -216,22 +284,30 @@ class FolderSync:
                 else:
                     report.known += 1
             row = self._row(boxes)
-            row.uidvalidity = uidvalidity
+            row.uidvalidity = self.uidvalidity
             row.last_uid = max(row.last_uid, last_uid)
 
-    def _remap(self, uidvalidity: int) -> int:
-        """Find each known message's new UID; returns the highest UID that is ours."""
-        server_uids = self.imap.uids()
-        headers = self.imap.message_ids(server_uids)
+    def _remap(self) -> int:
+        """Find each known message's new UID; returns the highest UID that is ours.
+
+        By Message-ID from the headers (cheap), else by the SHA-256 of the whole message. The
+        lease is renewed and a stop request honoured between the batches of fetches.
+        """
+        uidvalidity = self.uidvalidity
         keys: dict[str, int] = {}
         unnamed: list[int] = []
-        for uid, header in headers.items():
-            message_id = parse_message(header + b"\r\n").message_id
-            if message_id:
-                keys.setdefault(message_key(message_id, ""), uid)
-            else:
-                unnamed.append(uid)
+        server_uids = self.imap.uids()
+        step = self.box.settings.import_batch * HEADER_BATCHES
+        for start in range(0, len(server_uids), step):
+            self.box.keep_lease()
+            for uid, header in self.imap.message_ids(server_uids[start : start + step]).items():
+                message_id = parse_message(header + b"\r\n").message_id
+                if message_id:
+                    keys.setdefault(message_key(message_id, ""), uid)
+                else:
+                    unnamed.append(uid)
         for start in range(0, len(unnamed), self.box.settings.import_batch):
+            self.box.keep_lease()
             for message in self.imap.fetch(unnamed[start : start + self.box.settings.import_batch]):
                 self.box.report.bytes_fetched += len(message.raw)
                 sha256 = hashlib.sha256(message.raw).hexdigest()
@@ -254,6 +330,7 @@ class FolderSync:
             row.uidvalidity = uidvalidity
             row.name = self.name
             row.last_uid = highest
+            row.imported = row.imported and highest > 0
         log.info(
             "mailbox %s %s: UIDVALIDITY changed, %d messages re-mapped",
             self.box.access.id,
@@ -262,7 +339,8 @@ class FolderSync:
         )
         return highest
 
-    def _detect_expunged(self, uidvalidity: int, status: FolderStatus) -> None:
+    def _detect_expunged(self) -> None:
+        uidvalidity, status = self.uidvalidity, self.status
         on_server = set(self.imap.uids())
         with self.box.transaction() as boxes:
             emails = EmailRepository(boxes.session)
@@ -294,7 +372,9 @@ class FolderSync:
             ]
         for message_id, raw, when in missing:
             assert message_id is not None
+            self.box.check_stopping()
             ensure_sent_copy(self.imap, self.name, message_id, raw, when)
+            self.box.report.sent_copies_filed += 1
 
     def _row(self, boxes: MailboxRepository) -> MailboxFolderState:
         row = boxes.folder(self.box.access.id, self.role.value)

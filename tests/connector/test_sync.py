@@ -28,6 +28,32 @@ def test_first_import_takes_the_newest_messages_of_the_window(post: PostOffice) 
     assert listed["status"] == "active" and listed["last_sync_at"] is not None
 
 
+def test_first_import_leaves_out_mail_older_than_the_window(post: PostOffice) -> None:
+    settings = post.settings.model_copy(update={"import_limit": 10, "import_days": 30})
+    post.deliver(mail("older"), days_ago=40)
+    post.deliver(mail("newer"), days_ago=3)
+    box = post.connect()
+
+    post.sync(box["id"], settings)
+
+    assert [email["subject"] for email in post.emails()] == ["newer"]
+    post.deliver(mail("arrived later"))
+    assert post.sync(box["id"], settings).report.imported == 1  # increments are not windowed
+
+
+def test_the_limit_counts_inbox_and_sent_together(post: PostOffice) -> None:
+    settings = post.settings.model_copy(update={"import_limit": 4})
+    for age, folder in ((9, "INBOX"), (8, "Sent"), (7, "INBOX"), (4, "Sent"), (3, "INBOX")):
+        post.deliver(mail(f"{folder} {age}", sender=post.email), folder, days_ago=age)
+    post.deliver(mail("Sent 1", sender=post.email), "Sent", days_ago=1)
+    box = post.connect()
+
+    post.sync(box["id"], settings)
+
+    subjects = sorted(email["subject"] for email in post.emails())
+    assert subjects == ["INBOX 3", "INBOX 7", "Sent 1", "Sent 4"]
+
+
 def test_import_sets_no_flag_on_the_server(post: PostOffice) -> None:
     uids = [post.deliver(mail(f"unread {n}")) for n in range(3)]
     box = post.connect()
@@ -72,8 +98,10 @@ def test_nothing_moved_means_nothing_fetched(post: PostOffice) -> None:
 
     result = post.sync(box["id"])
 
-    assert result.status == "active"
+    assert result.status == "active" and result.report.unchanged == ["inbox", "sent"]
     assert result.report.bytes_fetched == 0 and result.report.imported == 0
+    post.deliver(mail("moved"))
+    assert post.sync(box["id"]).report.unchanged == ["sent"]
 
 
 def test_a_message_expunged_on_the_server_stays_marked_deleted(post: PostOffice) -> None:
@@ -108,6 +136,47 @@ def test_uidvalidity_change_remaps_without_duplicates(post: PostOffice) -> None:
     assert len(post.emails()) == 3
     with post.db.read() as session:
         assert {row.uidvalidity for row in session.query(Email).filter_by(folder="inbox")} == {777}
+
+
+def test_uidvalidity_change_with_renumbered_messages(post: PostOffice) -> None:
+    raws = [mail(f"message {n}") for n in range(3)]
+    uids = [post.deliver(raw) for raw in raws]
+    box = post.connect()
+    post.sync(box["id"])
+    # The server rebuilds the folder: same messages, new UIDs in another order, new UIDVALIDITY.
+    post.dovecot.expunge(post.email, "INBOX", uids)
+    new_uids = [post.deliver(raw) for raw in reversed(raws)]
+    post.dovecot.set_uidvalidity(post.email, "INBOX", 4242)
+
+    result = post.sync(box["id"])
+
+    assert (result.report.remapped, result.report.imported) == (3, 0)
+    with post.db.read() as session:
+        placed = {
+            row.subject: (row.uidvalidity, row.uid, row.deleted_on_server)
+            for row in session.query(Email).filter_by(folder="inbox")
+        }
+    assert placed == {
+        f"message {n}": (4242, uid, False) for n, uid in zip((2, 1, 0), new_uids, strict=True)
+    }
+
+
+def test_uidvalidity_change_with_nothing_of_ours_left_starts_within_the_window(
+    post: PostOffice,
+) -> None:
+    settings = post.settings.model_copy(update={"import_days": 30})
+    uid = post.deliver(mail("before"))
+    box = post.connect()
+    post.sync(box["id"], settings)
+    post.dovecot.expunge(post.email, "INBOX", [uid])
+    post.deliver(mail("ancient"), days_ago=90)
+    post.deliver(mail("recent"), days_ago=1)
+    post.dovecot.set_uidvalidity(post.email, "INBOX", 99)
+
+    post.sync(box["id"], settings)
+
+    state = {email["subject"]: email["deleted_on_server"] for email in post.emails()}
+    assert state == {"before": True, "recent": False}
 
 
 def test_a_sync_killed_mid_batch_resumes_without_duplicates_or_gaps(
