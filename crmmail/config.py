@@ -39,6 +39,7 @@ class Settings(BaseSettings):
         "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={email}",
     )
     mail_timeout: float = Field(default=30.0, gt=0)
+    sent_copy_wait: float = Field(default=5.0, ge=0)
     import_days: int = Field(default=30, gt=0)
     import_limit: int = Field(default=500, gt=0)
     import_batch: int = Field(default=50, gt=0)

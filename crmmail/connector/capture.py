@@ -79,7 +79,9 @@ def capture(
         log.exception("mailbox %s: a message could not be stored as is", placement.mailbox_id)
         row = Email(**_bare_row(placement, raw, sha256, key))
         row.quarantined = f"storing failed: {type(exc.orig).__name__}"
-        return Captured.QUARANTINED, emails.add(row).id
+        with session.begin_nested():  # if even this fails, the batch fails and is retried
+            emails.add(row)
+        return Captured.QUARANTINED, row.id
     try:
         with session.begin_nested():
             _link(session, email, message, smart_domains)

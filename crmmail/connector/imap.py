@@ -28,6 +28,8 @@ from crmmail.connector.errors import (
 from crmmail.connector.folders import Folder
 
 BODY = b"BODY[]"
+# RFC 5530 codes that make a refused LOGIN temporary: the password may well be right.
+TEMPORARY_LOGIN_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]", "[OVERQUOTA]")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,10 @@ def _errors(host: str) -> Iterator[None]:
     except ConnectorError:
         raise
     except LoginError as exc:
-        raise AuthFailed(f"authentication failed at {host}: {_reason(exc)}") from exc
+        reason = _reason(exc)
+        if any(code in reason.upper() for code in TEMPORARY_LOGIN_CODES):
+            raise Transient(f"{host} refused the login for now: {reason}") from exc
+        raise AuthFailed(f"authentication failed at {host}: {reason}") from exc
     except OSError as exc:
         raise transport_error(host, exc) from exc
     except IMAPClientError as exc:

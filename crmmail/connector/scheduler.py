@@ -25,7 +25,7 @@ from crmmail.connector.imap import imap_session
 from crmmail.connector.schedule import Schedule
 from crmmail.connector.sync import MailboxAccess, MailboxSync, SyncInterrupted, SyncReport
 from crmmail.connector.tls import client_context
-from crmmail.errors import UserInputError
+from crmmail.errors import NotFound, UserInputError
 from crmmail.storage.database import Database
 from crmmail.storage.models import MailboxStatus
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -82,9 +82,24 @@ class SyncScheduler:
         return self._sync(*claimed)
 
     def sync_mailbox(self, mailbox_id: int) -> SyncResult:
-        """Sync one box now, whatever its schedule (``crmmail mailbox sync ID``)."""
+        """Sync one box now, whatever its schedule (``crmmail mailbox sync ID``).
+
+        Not a box that cannot log in (retrying a refused password can lock the account at the
+        provider) nor a disconnected one.
+        """
         with self.db.transaction() as session:
-            claimed = MailboxRepository(session).claim(mailbox_id, self.clock(), self.lease)
+            boxes = MailboxRepository(session)
+            mailbox = boxes.get(mailbox_id)
+            if mailbox is None:
+                raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+            if mailbox.status == MailboxStatus.AUTH_FAILED.value:
+                raise UserInputError(
+                    f"mailbox {mailbox_id} cannot log in: set its password with"
+                    f" `crmmail mailbox password {mailbox_id} --password-env VAR`"
+                )
+            if mailbox.status == MailboxStatus.DISCONNECTED.value:
+                raise UserInputError(f"mailbox {mailbox_id} is disconnected")
+            claimed = boxes.claim(mailbox_id, self.clock(), self.lease)
         if claimed is None:
             raise MailboxBusy(f"mailbox {mailbox_id} is being synced right now: try again later")
         return self._sync(*claimed)

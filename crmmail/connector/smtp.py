@@ -77,6 +77,8 @@ def _errors(host: str) -> Iterator[None]:
     except ConnectorError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
+        if 400 <= exc.smtp_code < 500:  # 454: temporary authentication failure (RFC 4954)
+            raise Transient(f"{host} refused the login for now: {_reply(exc)}") from exc
         raise AuthFailed(f"authentication failed at {host}: {_reply(exc)}") from exc
     except smtplib.SMTPNotSupportedError as exc:
         raise Permanent(f"{host} does not offer what we need: {exc}") from exc

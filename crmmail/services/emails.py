@@ -1,10 +1,12 @@
 """Email operations: send through a connected box (then file the Sent copy), and list emails."""
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
@@ -12,14 +14,16 @@ from crmmail.connector.access import mailbox_access
 from crmmail.connector.capture import Placement, capture
 from crmmail.connector.compose import Draft, compose, refuse_line_breaks
 from crmmail.connector.credentials import load_key_ring
+from crmmail.connector.endpoints import ServerSettings
 from crmmail.connector.errors import AuthFailed, ConnectorError
 from crmmail.connector.folders import find_sent
+from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
 from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
 from crmmail.connector.smtp import submit
 from crmmail.connector.sync import MailboxAccess
 from crmmail.connector.tls import client_context
-from crmmail.errors import NotFound, UserInputError
+from crmmail.errors import CrmmailError, NotFound, UserInputError
 from crmmail.services.accounts import get_account
 from crmmail.services.validation import checked_email
 from crmmail.storage.base import utcnow
@@ -38,6 +42,12 @@ from crmmail.storage.repositories.mailboxes import MailboxRepository
 
 LEASE_POLL = 0.2  # seconds between tries to get the box from a running sync
 
+log = logging.getLogger(__name__)
+
+
+class SentNotRecorded(CrmmailError):
+    """The server took the message, but the database did not take the record of it."""
+
 
 @dataclass(frozen=True)
 class SendRequest:
@@ -53,7 +63,12 @@ class SendRequest:
 
 
 def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[str, Any]:
-    """Send, store it as a Sent email linked to the recipients' cards, then file the Sent copy."""
+    """Send, store it as a Sent email linked to the recipients' cards, then file the Sent copy.
+
+    Submission comes first: a message is recorded as sent only once the server took it. If
+    recording then fails, the Sent copy is still filed on the server, from where the next sync
+    imports it; the user is told so in one line.
+    """
     keys = load_key_ring(settings)
     recipients = _addresses(request.to), _addresses(request.cc)
     with db.read() as session:
@@ -64,13 +79,16 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
     )
     message = compose(draft, utcnow(), settings.smart_domains)
     raw = message.as_bytes()
-    context = client_context(settings)
+    message_id = str(message["Message-ID"]).strip().strip("<>")
+    check_server_settings(
+        ServerSettings(access.imap, access.smtp, "stored"), settings.allow_private_mail_hosts
+    )
     try:
         submit(
             access.smtp,
             access.username,
             access.password,
-            context,
+            client_context(settings),
             settings.mail_timeout,
             (access.email, [*recipients[0], *recipients[1]]),
             raw,
@@ -81,20 +99,33 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
         ) from None
     except ConnectorError as error:
         raise UserInputError(f"not sent: {error}") from None
-    with db.transaction() as session:
-        _, email_id = capture(
-            session,
-            Placement(access.account_id, access.id, FolderRole.SENT.value),
-            raw,
-            settings.smart_domains,
+    try:
+        with db.transaction() as session:
+            _, email_id = capture(
+                session,
+                Placement(access.account_id, access.id, FolderRole.SENT.value),
+                raw,
+                settings.smart_domains,
+            )
+    except SQLAlchemyError as error:
+        log.exception("mailbox %s: sent %s but could not record it", access.id, message_id)
+        copy = _file_sent_copy(db, settings, access, message_id, raw)
+        where = (
+            "the next sync imports it from the Sent folder"
+            if copy != SentCopy.PENDING
+            else ("it is in no Sent folder yet")
         )
-    sent_copy = _file_sent_copy(db, settings, access, str(message["Message-ID"]), raw)
+        raise SentNotRecorded(
+            f"sent as <{message_id}>, but the CRM could not record it"
+            f" ({type(error).__name__}); {where}"
+        ) from None
+    sent_copy = _file_sent_copy(db, settings, access, message_id, raw)
     with db.read() as session:
-        email = EmailRepository(session).get(email_id)
+        emails = EmailRepository(session)
+        email = emails.get(email_id)
         assert email is not None
-        return describe_email(email, EmailRepository(session).contact_ids([email_id])[email_id]) | {
-            "sent_copy": sent_copy.value
-        }
+        contact_ids = emails.contact_ids([email_id])[email_id]
+        return describe_email(email, contact_ids) | {"sent_copy": sent_copy.value}
 
 
 def _addresses(values: list[str]) -> list[str]:
@@ -132,8 +163,16 @@ def _sender(session: Session, request: SendRequest) -> tuple[Mailbox, MailboxCre
 def _file_sent_copy(
     db: Database, settings: Settings, access: MailboxAccess, message_id: str, raw: bytes
 ) -> SentCopy:
-    """Under the box's lease (one IMAP connection per box), find or APPEND the Sent copy."""
-    token = _wait_for_box(db, access.id, settings)
+    """Under the box's lease (one IMAP connection per box), find or APPEND the Sent copy.
+
+    The mail is out already, so nothing here fails the send: what could not be done now is
+    ``pending``, and the sync does it later.
+    """
+    try:
+        token = _wait_for_box(db, access.id, settings)
+    except SQLAlchemyError:
+        log.exception("mailbox %s: could not take the box to file a Sent copy", access.id)
+        return SentCopy.PENDING
     if token is None:
         return SentCopy.PENDING
     try:
@@ -144,12 +183,22 @@ def _file_sent_copy(
             folder = find_sent(imap.folders(), access.sent_folder)
             if folder is None:
                 return SentCopy.PENDING
-            return ensure_sent_copy(imap, folder, message_id.strip("<>"), raw, utcnow())
-    except ConnectorError:
-        return SentCopy.PENDING  # the sync files it later
+            return ensure_sent_copy(
+                imap, folder, message_id, raw, utcnow(), settings.sent_copy_wait
+            )
+    except ConnectorError as error:
+        log.warning("mailbox %s: the Sent copy waits for the next sync: %s", access.id, error)
+        return SentCopy.PENDING
     finally:
+        _release(db, access.id, token)
+
+
+def _release(db: Database, mailbox_id: int, token: str) -> None:
+    try:
         with db.transaction() as session:
-            MailboxRepository(session).release(access.id, token)
+            MailboxRepository(session).release(mailbox_id, token)
+    except SQLAlchemyError:  # the lease runs out by itself
+        log.exception("mailbox %s: could not give the box back", mailbox_id)
 
 
 def _wait_for_box(db: Database, mailbox_id: int, settings: Settings) -> str | None:

@@ -191,6 +191,8 @@ def change_password(
         mailbox.last_error = None
         mailbox.failures = 0
         mailbox.next_sync_at = utcnow()
+        mailbox.sync_token = None  # a sync still running on the old password may not record
+        mailbox.sync_lease_until = None
         owner = AccountRepository(session).user(mailbox.owner_id)
         return describe_mailbox(mailbox, owner.email if owner else "")
 

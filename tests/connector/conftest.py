@@ -53,6 +53,7 @@ def mail_settings(settings: Settings, test_ca: TestCA) -> Settings:
             "tls_ca_file": test_ca.ca_file,
             "secret_key": new_key(),
             "mail_timeout": 10.0,
+            "sent_copy_wait": 0.3,
         }
     )
 

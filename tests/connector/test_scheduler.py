@@ -9,7 +9,9 @@ import pytest
 from crmmail.connector.credentials import load_key_ring
 from crmmail.connector.schedule import Schedule
 from crmmail.connector.scheduler import MailboxBusy, SyncScheduler
+from crmmail.errors import NotFound, UserInputError
 from crmmail.processor.worker import Worker
+from crmmail.services import mailboxes
 from crmmail.storage.models import Mailbox
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 from tests.connector.conftest import PostOffice, mail
@@ -115,3 +117,29 @@ def test_a_message_both_synced_and_sent_to_the_smart_address_lands_once(
     assert [(n["entity_type"], n["entity_id"]) for n in post.notes()] == [("contact", ann)]
     [email] = post.emails()
     assert email["contact_ids"] == [ann]
+
+
+def test_on_demand_sync_refuses_a_box_that_cannot_log_in(post: PostOffice) -> None:
+    box = post.connect()
+    post.dovecot.set_password(post.email, "rotated")
+    assert post.sync(box["id"]).status == "auth_failed"
+
+    with pytest.raises(UserInputError, match="cannot log in: set its password"):
+        post.sync(box["id"])
+    with pytest.raises(NotFound, match="no mailbox 999"):
+        post.sync(999)
+
+
+def test_a_new_password_takes_the_box_from_a_running_sync(post: PostOffice) -> None:
+    box = post.connect()
+    with post.db.transaction() as session:
+        claimed = MailboxRepository(session).claim(
+            box["id"], datetime.now(UTC), timedelta(minutes=5)
+        )
+    assert claimed is not None
+
+    mailboxes.change_password(post.db, post.settings, box["id"], post.password)
+
+    with post.db.read() as session:
+        assert MailboxRepository(session).holds(box["id"], claimed[1]) is None
+    assert post.sync(box["id"]).status == "active"

@@ -1,28 +1,40 @@
 """Sending through the box's SMTP server, with exactly one copy in its Sent folder."""
 
+import random
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes
 
 import pytest
 
+from crmmail.connector.credentials import load_key_ring
+from crmmail.connector.schedule import Schedule
+from crmmail.connector.scheduler import SyncScheduler
 from crmmail.errors import UserInputError
-from crmmail.services.emails import SendRequest, send_email
+from crmmail.services.emails import SendRequest, SentNotRecorded, send_email
+from crmmail.storage.base import utcnow
+from crmmail.storage.database import Database
+from crmmail.storage.repositories.mailboxes import MailboxRepository
 from tests.connector.conftest import PostOffice
+from tests.faults import fail_inserts, heal
 from tests.submission import running_submission
 from tests.tlsca import TestCA
 
 
-def _send(post: PostOffice, box_id: int, **changes: object) -> dict[str, object]:
+def _request(box_id: int, sender: str, **changes: object) -> SendRequest:
     request = SendRequest(
         mailbox_id=box_id,
-        as_user=post.email,
+        as_user=sender,
         to=["ann@customer.test"],
         cc=[],
         subject="Quote for 100 widgets",
         body="Hello Ann",
     )
-    request = SendRequest(**{**request.__dict__, **changes})  # type: ignore[arg-type]
-    return send_email(post.db, post.settings, request)
+    return SendRequest(**{**request.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def _send(post: PostOffice, box_id: int, **changes: object) -> dict[str, object]:
+    return send_email(post.db, post.settings, _request(box_id, post.email, **changes))
 
 
 def _sent_copies(post: PostOffice, message_id: str) -> int:
@@ -123,3 +135,44 @@ def test_a_wrong_smtp_password_sends_nothing(post: PostOffice) -> None:
     with pytest.raises(UserInputError, match=r"authentication failed.*nothing was sent"):
         _send(post, box["id"])
     assert post.emails() == []
+
+
+def test_a_sent_copy_that_could_not_be_filed_is_filed_by_a_later_sync(post: PostOffice) -> None:
+    box = post.connect()
+    post.sync(box["id"])
+    with post.db.transaction() as session:  # a sync holds the box while we send
+        held = MailboxRepository(session).claim(box["id"], utcnow(), timedelta(minutes=5))
+    assert held is not None
+    impatient = post.settings.model_copy(update={"mail_timeout": 0.5})
+
+    sent = send_email(post.db, impatient, _request(box["id"], post.email))
+
+    assert sent["sent_copy"] == "pending" and _sent_copies(post, f"<{sent['message_id']}>") == 0
+    with post.db.transaction() as session:
+        MailboxRepository(session).release(box["id"], held[1])
+    later = utcnow() + timedelta(minutes=6)
+    schedule = Schedule(900, 1800, random.Random(1))
+    keys = load_key_ring(post.settings)
+    scheduler = SyncScheduler(post.db, post.settings, keys, schedule, lambda: later)
+
+    result = scheduler.sync_mailbox(box["id"])
+
+    assert result.report.sent_copies_filed == 1
+    assert _sent_copies(post, f"<{sent['message_id']}>") == 1
+    assert post.sync(box["id"]).report.known == 1  # the filed copy is our row, now placed
+    assert len(post.emails()) == 1
+
+
+def test_mail_sent_but_not_recorded_says_so_and_is_filed(post: PostOffice, db: Database) -> None:
+    box = post.connect()
+    fail_inserts(db, "email")
+
+    with pytest.raises(SentNotRecorded, match=r"sent as <.*>, but the CRM could not record it"):
+        _send(post, box["id"])
+
+    [received] = post.submission.messages
+    message_id = message_from_bytes(received.raw)["Message-ID"]
+    assert _sent_copies(post, message_id) == 1
+    heal(db, "email")
+    post.sync(box["id"])
+    assert [email["folder"] for email in post.emails()] == ["sent"]
