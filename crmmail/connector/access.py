@@ -12,6 +12,11 @@ from crmmail.connector.tls import client_context
 from crmmail.storage.models import Mailbox, MailboxCredential
 
 
+def secret_owner(mailbox_id: int) -> str:
+    """Whom a box's sealed password belongs to."""
+    return f"mailbox:{mailbox_id}"
+
+
 def server_settings(mailbox: Mailbox) -> ServerSettings:
     """The endpoints stored on a box."""
     return ServerSettings(
@@ -29,7 +34,7 @@ def mailbox_access(mailbox: Mailbox, credential: MailboxCredential, keys: KeyRin
         account_id=mailbox.account_id,
         email=mailbox.email,
         username=mailbox.username,
-        password=keys.open(Sealed(credential.key_id, credential.secret)),
+        password=keys.open(Sealed(credential.key_id, credential.secret), secret_owner(mailbox.id)),
         imap=server.imap,
         smtp=server.smtp,
         sent_folder=mailbox.sent_folder,

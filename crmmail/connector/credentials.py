@@ -2,7 +2,8 @@
 
 The ring is a list of 32-byte keys, URL-safe base64, the first one current: new secrets are
 sealed with it, older ones still open with theirs until they are sealed again. A key's id is
-the start of its SHA-256, so rotating means putting a new key first and nothing else. Keys come
+the start of its SHA-256, so rotating means putting a new key first and nothing else. Each
+ciphertext is bound to its owner (the mailbox) as AES-GCM associated data. Keys come
 from ``CRMMAIL_SECRET_KEY`` (comma-separated), else from a key file (one key per line); for the
 embedded SQLite default, ``crmmail init`` creates that file beside the database, mode 0600.
 """
@@ -24,7 +25,7 @@ from crmmail.errors import CrmmailError, UserInputError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-ASSOCIATED_DATA = b"crmmail mailbox credential v1"
+PURPOSE = "crmmail mailbox credential v1"
 
 
 class SecretKeyMissing(UserInputError):
@@ -68,14 +69,15 @@ class KeyRing:
         parts = [part.strip() for part in text.replace(",", "\n").splitlines()]
         return cls([_decode_key(part, source) for part in parts if part])
 
-    def seal(self, plaintext: str) -> Sealed:
+    def seal(self, plaintext: str, owner: str) -> Sealed:
+        """Encrypt for ``owner`` (e.g. ``mailbox:7``): it opens for that owner only."""
         nonce = secrets.token_bytes(NONCE_BYTES)
         ciphertext = AESGCM(self._current).encrypt(
-            nonce, plaintext.encode("utf-8"), ASSOCIATED_DATA
+            nonce, plaintext.encode("utf-8"), _associated(owner)
         )
         return Sealed(key_id(self._current), nonce + ciphertext)
 
-    def open(self, sealed: Sealed) -> str:
+    def open(self, sealed: Sealed, owner: str) -> str:
         key = self._by_id.get(sealed.key_id)
         if key is None:
             raise SecretUnreadable(
@@ -83,9 +85,14 @@ class KeyRing:
             )
         nonce, ciphertext = sealed.blob[:NONCE_BYTES], sealed.blob[NONCE_BYTES:]
         try:
-            return AESGCM(key).decrypt(nonce, ciphertext, ASSOCIATED_DATA).decode("utf-8")
+            return AESGCM(key).decrypt(nonce, ciphertext, _associated(owner)).decode("utf-8")
         except InvalidTag as exc:
             raise SecretUnreadable(f"the secret does not open with key {sealed.key_id}") from exc
+
+
+def _associated(owner: str) -> bytes:
+    """Bind a ciphertext to its row, so that a secret copied to another row does not open."""
+    return f"{PURPOSE}|{owner}".encode()
 
 
 def _decode_key(text: str, source: str) -> bytes:

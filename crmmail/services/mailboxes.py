@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.access import server_settings, verify
+from crmmail.connector.access import secret_owner, server_settings, verify
 from crmmail.connector.credentials import load_key_ring
 from crmmail.connector.discovery import discover
 from crmmail.connector.endpoints import Endpoint, Security, ServerSettings
@@ -82,7 +82,6 @@ def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -
         raise UserInputError(f"{error}: check the password; nothing was saved") from None
     except ConnectorError as error:
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was saved") from None
-    sealed = keys.seal(request.password)
     with db.transaction() as session:
         owner = _check_connect_rights(session, request, email)
         mailbox = MailboxRepository(session).add(
@@ -101,10 +100,10 @@ def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -
                 sent_folder=request.sent_folder,
                 status=MailboxStatus.IMPORTING.value,
                 next_sync_at=utcnow(),
-            ),
-            sealed.key_id,
-            sealed.blob,
+            )
         )
+        sealed = keys.seal(request.password, secret_owner(mailbox.id))
+        MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)
         return describe_mailbox(mailbox, owner.email) | {"source": server.source}
 
 
@@ -182,7 +181,7 @@ def change_password(
         raise UserInputError(f"{error}: check the password; nothing was changed") from None
     except ConnectorError as error:
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was changed") from None
-    sealed = keys.seal(password)
+    sealed = keys.seal(password, secret_owner(mailbox_id))
     with db.transaction() as session:
         mailbox = _get(session, mailbox_id)
         MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)

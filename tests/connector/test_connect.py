@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from crmmail.connector.credentials import load_key_ring
+from crmmail.connector.credentials import SecretUnreadable, load_key_ring
 from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.services import mailboxes
 from crmmail.storage.models import Mailbox, MailboxCredential
@@ -44,8 +44,11 @@ def test_the_password_is_sealed_with_a_named_key(post: PostOffice) -> None:
         assert post.password.encode() not in credential.secret
         from crmmail.connector.credentials import Sealed
 
-        opened = load_key_ring(post.settings).open(Sealed(credential.key_id, credential.secret))
-    assert opened == post.password
+        sealed = Sealed(credential.key_id, credential.secret)
+    keys = load_key_ring(post.settings)
+    assert keys.open(sealed, f"mailbox:{box['id']}") == post.password
+    with pytest.raises(SecretUnreadable):  # copied onto another box, it does not open
+        keys.open(sealed, f"mailbox:{box['id'] + 1}")
 
 
 def test_wrong_password_stores_nothing(post: PostOffice) -> None:

@@ -23,10 +23,8 @@ class MailboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, mailbox: Mailbox, key_id: str, secret: bytes) -> Mailbox:
+    def add(self, mailbox: Mailbox) -> Mailbox:
         self.session.add(mailbox)
-        self.session.flush()
-        self.session.add(MailboxCredential(mailbox_id=mailbox.id, key_id=key_id, secret=secret))
         self.session.flush()
         return mailbox
 
