@@ -80,16 +80,31 @@ def test_starttls_ports_work(post: PostOffice) -> None:
     assert post.sync(box["id"]).status == "active"
 
 
+def _imap_connections(post: PostOffice) -> int:
+    return post.dovecot.log_text().count("imap-login:")
+
+
 def test_loopback_servers_refused_unless_allowed(post: PostOffice) -> None:
     post.settings = post.settings.model_copy(update={"allow_private_mail_hosts": False})
+    before = _imap_connections(post)
     with pytest.raises(UserInputError, match="loopback"):
         post.connect()
     assert _stored(post) == []
+    assert _imap_connections(post) == before  # refused before any connection
 
 
 def test_ip_address_hosts_refused(post: PostOffice) -> None:
+    before = _imap_connections(post)
     with pytest.raises(UserInputError, match="IP address"):
         post.connect(imap=mailboxes.HostChoice("127.0.0.1", post.dovecot.ssl_port, "ssl"))
+    assert _imap_connections(post) == before
+
+
+def test_the_connection_count_sees_a_connection(post: PostOffice) -> None:
+    before = _imap_connections(post)
+    with pytest.raises(UserInputError, match="authentication failed"):
+        post.connect(password="wrong")
+    assert _imap_connections(post) > before
 
 
 def test_a_smart_address_cannot_be_connected(post: PostOffice) -> None:
