@@ -1,7 +1,6 @@
 """Email operations: send through a connected box (then file the Sent copy), and list emails."""
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from crmmail.connector.errors import AuthFailed, ConnectorError
 from crmmail.connector.folders import find_sent
 from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
+from crmmail.connector.lease import give_back, take_box
 from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
 from crmmail.connector.smtp import submit
 from crmmail.connector.sync import MailboxAccess
@@ -39,8 +39,6 @@ from crmmail.storage.models import (
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
-
-LEASE_POLL = 0.2  # seconds between tries to get the box from a running sync
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +167,8 @@ def _file_sent_copy(
     ``pending``, and the sync does it later.
     """
     try:
-        token = _wait_for_box(db, access.id, settings)
+        lease = timedelta(seconds=settings.lease_seconds)
+        token = take_box(db, access.id, lease, settings.mail_timeout)
     except SQLAlchemyError:
         log.exception("mailbox %s: could not take the box to file a Sent copy", access.id)
         return SentCopy.PENDING
@@ -195,23 +194,9 @@ def _file_sent_copy(
 
 def _release(db: Database, mailbox_id: int, token: str) -> None:
     try:
-        with db.transaction() as session:
-            MailboxRepository(session).release(mailbox_id, token)
+        give_back(db, mailbox_id, token)
     except SQLAlchemyError:  # the lease runs out by itself
         log.exception("mailbox %s: could not give the box back", mailbox_id)
-
-
-def _wait_for_box(db: Database, mailbox_id: int, settings: Settings) -> str | None:
-    deadline = time.monotonic() + settings.mail_timeout
-    lease = timedelta(seconds=settings.lease_seconds)
-    while True:
-        with db.transaction() as session:
-            claimed = MailboxRepository(session).claim(mailbox_id, utcnow(), lease)
-        if claimed is not None:
-            return claimed[1]
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(LEASE_POLL)
 
 
 def describe_email(email: Email, contact_ids: list[int]) -> dict[str, Any]:

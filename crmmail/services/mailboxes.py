@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from crmmail.connector.discovery import discover
 from crmmail.connector.endpoints import Endpoint, Security, ServerSettings
 from crmmail.connector.errors import AuthFailed, ConnectorError
 from crmmail.connector.hosts import check_address, check_endpoint_names, check_server_settings
+from crmmail.connector.lease import give_back, take_box
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.services.accounts import get_account
 from crmmail.services.validation import checked_email
@@ -168,18 +169,31 @@ def list_mailboxes(session: Session, slug: str) -> list[dict[str, Any]]:
 def change_password(
     db: Database, settings: Settings, mailbox_id: int, password: str
 ) -> dict[str, Any]:
-    """Verify the new password, seal it, and put the box back on the schedule at once."""
+    """Verify the new password, seal it, and put the box back on the schedule at once.
+
+    The box's lease is taken first (waiting a little for a sync in progress), so the check is
+    the box's only IMAP connection and no sync on the old password records over the new one.
+    """
     keys = load_key_ring(settings)
     with db.read() as session:
         mailbox = _get(session, mailbox_id)
         server = server_settings(mailbox)
         username, sent_folder = mailbox.username, mailbox.sent_folder
     check_server_settings(server, settings.allow_private_mail_hosts)
+    lease = timedelta(seconds=settings.lease_seconds)
+    token = take_box(db, mailbox_id, lease, settings.mail_timeout)
+    if token is None:
+        raise UserInputError(
+            f"mailbox {mailbox_id} is being synced right now: try again in a minute;"
+            " nothing was changed"
+        )
     try:
         verify(server, username, password, settings, sent_folder)
     except AuthFailed as error:
+        give_back(db, mailbox_id, token)
         raise UserInputError(f"{error}: check the password; nothing was changed") from None
     except ConnectorError as error:
+        give_back(db, mailbox_id, token)
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was changed") from None
     sealed = keys.seal(password, secret_owner(mailbox_id))
     with db.transaction() as session:
@@ -190,7 +204,7 @@ def change_password(
         mailbox.last_error = None
         mailbox.failures = 0
         mailbox.next_sync_at = utcnow()
-        mailbox.sync_token = None  # a sync still running on the old password may not record
+        mailbox.sync_token = None  # gives the lease back
         mailbox.sync_lease_until = None
         owner = AccountRepository(session).user(mailbox.owner_id)
         return describe_mailbox(mailbox, owner.email if owner else "")

@@ -130,16 +130,20 @@ def test_on_demand_sync_refuses_a_box_that_cannot_log_in(post: PostOffice) -> No
         post.sync(999)
 
 
-def test_a_new_password_takes_the_box_from_a_running_sync(post: PostOffice) -> None:
+def test_a_new_password_waits_for_a_running_sync(post: PostOffice) -> None:
     box = post.connect()
     with post.db.transaction() as session:
-        claimed = MailboxRepository(session).claim(
-            box["id"], datetime.now(UTC), timedelta(minutes=5)
-        )
-    assert claimed is not None
+        held = MailboxRepository(session).claim(box["id"], datetime.now(UTC), timedelta(minutes=5))
+    assert held is not None
+    impatient = post.settings.model_copy(update={"mail_timeout": 0.3})
+    before = post.dovecot.log_text().count("imap-login:")
 
-    mailboxes.change_password(post.db, post.settings, box["id"], post.password)
+    with pytest.raises(UserInputError, match="being synced right now"):
+        mailboxes.change_password(post.db, impatient, box["id"], post.password)
 
-    with post.db.read() as session:
-        assert MailboxRepository(session).holds(box["id"], claimed[1]) is None
-    assert post.sync(box["id"]).status == "active"
+    assert post.dovecot.log_text().count("imap-login:") == before  # no second connection
+    with post.db.transaction() as session:
+        MailboxRepository(session).release(box["id"], held[1])
+    changed = mailboxes.change_password(post.db, impatient, box["id"], post.password)
+    assert changed["status"] == "importing"
+    assert post.sync(box["id"]).status == "active"  # the lease was given back
