@@ -54,13 +54,27 @@ class Placement:
     uid: int | None = None
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A message parsed before any transaction opens (parsing holds no database lock)."""
+
+    raw: bytes
+    sha256: str
+    message: ParsedMessage
+    key: str
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Incoming":
+        sha256 = hashlib.sha256(raw).hexdigest()
+        message = parse_message(raw)
+        return cls(raw, sha256, message, message_key(message.message_id, sha256))
+
+
 def capture(
-    session: Session, placement: Placement, raw: bytes, smart_domains: tuple[str, ...]
+    session: Session, placement: Placement, incoming: Incoming, smart_domains: tuple[str, ...]
 ) -> tuple[Captured, int]:
-    """Store ``raw`` once per box and folder and link it; returns what happened and the email id."""
-    sha256 = hashlib.sha256(raw).hexdigest()
-    message = parse_message(raw)
-    key = message_key(message.message_id, sha256)
+    """Store a message once per box and folder and link it; returns what happened and its id."""
+    raw, sha256, message, key = incoming.raw, incoming.sha256, incoming.message, incoming.key
     emails = EmailRepository(session)
     known = emails.find(placement.mailbox_id, placement.folder, key)
     if known is not None:

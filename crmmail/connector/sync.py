@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from crmmail.config import Settings
-from crmmail.connector.capture import Captured, Placement, capture
+from crmmail.connector.capture import Captured, Incoming, Placement, capture
 from crmmail.connector.endpoints import Endpoint
 from crmmail.connector.errors import Permanent, Transient
 from crmmail.connector.folders import find_sent
@@ -268,15 +268,16 @@ class FolderSync:
     def _store(self, fetched: list[FetchedMessage], last_uid: int) -> None:
         access = self.box.access
         report = self.box.report
+        parsed = [(message.uid, Incoming.parse(message.raw)) for message in fetched]
         with self.box.transaction() as boxes:
-            for message in fetched:
+            for uid, incoming in parsed:
                 placement = Placement(
-                    access.account_id, access.id, self.role.value, self.uidvalidity, message.uid
+                    access.account_id, access.id, self.role.value, self.uidvalidity, uid
                 )
                 outcome, _ = capture(
-                    boxes.session, placement, message.raw, self.box.settings.smart_domains
+                    boxes.session, placement, incoming, self.box.settings.smart_domains
                 )
-                report.bytes_fetched += len(message.raw)
+                report.bytes_fetched += len(incoming.raw)
                 if outcome is Captured.NEW:
                     report.imported += 1
                 elif outcome is Captured.QUARANTINED:

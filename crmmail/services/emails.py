@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
 from crmmail.connector.access import mailbox_access
-from crmmail.connector.capture import Placement, capture
+from crmmail.connector.capture import Incoming, Placement, capture
 from crmmail.connector.compose import Draft, compose, refuse_line_breaks
 from crmmail.connector.credentials import load_key_ring
 from crmmail.connector.endpoints import ServerSettings
@@ -97,12 +97,13 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
         ) from None
     except ConnectorError as error:
         raise UserInputError(f"not sent: {error}") from None
+    incoming = Incoming.parse(raw)
     try:
         with db.transaction() as session:
             _, email_id = capture(
                 session,
                 Placement(access.account_id, access.id, FolderRole.SENT.value),
-                raw,
+                incoming,
                 settings.smart_domains,
             )
     except SQLAlchemyError as error:
