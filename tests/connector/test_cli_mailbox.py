@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from crmmail.storage.database import Database
+from crmmail.storage.models import Email
 from tests.connector.conftest import mail
 from tests.dovecot import Dovecot
 from tests.submission import Submission
@@ -172,3 +176,42 @@ def test_serve_runs_the_first_import_in_the_background(
         serve.wait(timeout=30)
         assert serve.stderr is not None
         serve.stderr.close()
+
+
+def test_a_sync_process_killed_mid_import_resumes_without_duplicates_or_gaps(
+    tmp_path: Path, env: dict[str, str], box: str, dovecot: Dovecot, submission: Submission
+) -> None:
+    env = env | {"CRMMAIL_IMPORT_BATCH": "1", "CRMMAIL_LEASE_SECONDS": "1"}
+    connected = as_json(tmp_path, env, *connect_args(box, dovecot, submission, "BOX_PASSWORD"))
+    subjects = [f"message {n:03}" for n in range(150)]
+    dovecot.append_many(box, "INBOX", [mail(subject) for subject in subjects])
+    database = Database.from_url(f"sqlite:///{tmp_path / 'crmmail.db'}")
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "crmmail", "mailbox", "sync", str(connected["id"])],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _stored(database) < 10:
+            time.sleep(0.01)
+        sync.send_signal(signal.SIGKILL)
+    finally:
+        sync.wait(timeout=10)
+    killed_at = _stored(database)
+    assert 10 <= killed_at < len(subjects)
+
+    time.sleep(1.5)  # the dead process's lease runs out
+    [resumed] = as_json(tmp_path, env, "sync", "--until-idle")
+
+    assert resumed["status"] == "active" and resumed["known"] == 0
+    listed = as_json(tmp_path, env, "email", "list", "acme")
+    assert sorted(email["subject"] for email in listed) == subjects
+    database.dispose()
+
+
+def _stored(database: Database) -> int:
+    with database.read() as session:
+        return len(session.scalars(select(Email.id)).all())
