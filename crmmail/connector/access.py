@@ -1,5 +1,7 @@
 """Reach a box: open its sealed password, and prove settings work by logging in to both servers."""
 
+from dataclasses import dataclass, field
+
 from crmmail.config import Settings
 from crmmail.connector.credentials import KeyRing, Sealed
 from crmmail.connector.endpoints import Endpoint, Security, ServerSettings
@@ -7,9 +9,22 @@ from crmmail.connector.errors import Permanent
 from crmmail.connector.folders import find_sent
 from crmmail.connector.imap import imap_session
 from crmmail.connector.smtp import verify_login
-from crmmail.connector.sync import MailboxAccess
 from crmmail.connector.tls import client_context
 from crmmail.storage.models import Mailbox, MailboxCredential
+
+
+@dataclass(frozen=True)
+class MailboxAccess:
+    """What a sync needs to reach a box, read once so no session stays open during I/O."""
+
+    id: int
+    account_id: int
+    email: str
+    username: str
+    password: str = field(repr=False)
+    imap: Endpoint
+    smtp: Endpoint
+    sent_folder: str | None
 
 
 def secret_owner(mailbox_id: int) -> str:

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crmmail.config import Settings
-from crmmail.connector.access import mailbox_access
+from crmmail.connector.access import MailboxAccess, mailbox_access
 from crmmail.connector.credentials import KeyRing, SecretUnreadable
 from crmmail.connector.endpoints import ServerSettings
 from crmmail.connector.errors import AuthFailed, MailSettingsRefused, Permanent, Transient
 from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
 from crmmail.connector.schedule import Schedule
-from crmmail.connector.sync import MailboxAccess, MailboxSync, SyncInterrupted, SyncReport
+from crmmail.connector.sync import MailboxSync, SyncInterrupted, SyncReport
 from crmmail.connector.tls import client_context
 from crmmail.errors import NotFound, UserInputError
 from crmmail.storage.database import Database

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.access import mailbox_access
+from crmmail.connector.access import MailboxAccess, mailbox_access
 from crmmail.connector.capture import Incoming, Placement, capture
 from crmmail.connector.compose import Draft, compose, refuse_line_breaks
 from crmmail.connector.credentials import load_key_ring
@@ -21,7 +21,6 @@ from crmmail.connector.imap import imap_session
 from crmmail.connector.lease import give_back, take_box
 from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
 from crmmail.connector.smtp import submit
-from crmmail.connector.sync import MailboxAccess
 from crmmail.connector.tls import client_context
 from crmmail.errors import CrmmailError, NotFound, UserInputError
 from crmmail.services.accounts import get_account

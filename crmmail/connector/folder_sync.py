@@ -1,0 +1,258 @@
+"""Sync of one folder of a box (Inbox or Sent): decide from STATUS, then import, re-map, notice
+expunges and file missing Sent copies. ``MailboxSync`` (``sync.py``) runs one per folder."""
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from crmmail.connector.capture import Captured, Incoming, Placement, capture
+from crmmail.connector.errors import Transient
+from crmmail.connector.imap import FetchedMessage, FolderStatus, ImapSession
+from crmmail.connector.sent_copy import ensure_sent_copy
+from crmmail.processor.message import parse_message
+from crmmail.processor.steps.dedupe import message_key
+from crmmail.storage.models import FolderRole, MailboxFolderState
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+
+if TYPE_CHECKING:
+    from crmmail.connector.sync import MailboxSync
+
+log = logging.getLogger(__name__)
+
+INBOX = "INBOX"
+SENT_COPY_GRACE = timedelta(minutes=5)  # time a provider gets to file its own copy
+HEADER_BATCHES = 20  # Message-ID headers are small: fetch this many batches' worth at once
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A snapshot of ``MailboxFolderState`` taken at the start of a folder's sync."""
+
+    name: str
+    uidvalidity: int | None
+    last_uid: int
+    uidnext: int | None
+    messages: int | None
+    imported: bool
+
+    def unchanged(self, name: str, status: FolderStatus) -> bool:
+        return (
+            self.imported
+            and self.name == name
+            and (self.uidvalidity, self.uidnext, self.messages)
+            == (status.uidvalidity, status.uidnext, status.messages)
+        )
+
+
+class FolderMode(StrEnum):
+    """What a folder's sync has to do, decided from STATUS and the stored state."""
+
+    UNCHANGED = "unchanged"
+    FIRST_IMPORT = "first_import"
+    INCREMENTAL = "incremental"
+
+
+class FolderSync:
+    """Sync of one folder (Inbox or Sent) of a box: ``prepare`` decides, ``finish`` does."""
+
+    def __init__(self, box: "MailboxSync", imap: ImapSession, role: FolderRole, name: str) -> None:
+        self.box = box
+        self.imap = imap
+        self.role = role
+        self.name = name
+        self.mode = FolderMode.UNCHANGED
+        self.uidvalidity = 0
+        self.last_uid = 0
+        self.status = FolderStatus(0, 0, 0)
+        self.candidates: list[tuple[datetime, int]] = []  # first import: (arrival, UID)
+
+    def prepare(self) -> None:
+        """STATUS; then, if something moved, re-map after a UIDVALIDITY change and list what
+        a first import could take."""
+        self.status = self.imap.status(self.name)
+        state = self._state()
+        if state.unchanged(self.name, self.status):
+            self.box.report.unchanged.append(self.role.value)
+            return
+        self.uidvalidity = self.imap.examine(self.name)
+        self.last_uid = state.last_uid
+        first = not state.imported
+        if state.uidvalidity is not None and (
+            state.uidvalidity != self.uidvalidity or state.name != self.name
+        ):
+            self.last_uid = self._remap()
+            first = first or self.last_uid == 0  # nothing of ours is left: the window again
+        self.mode = FolderMode.FIRST_IMPORT if first else FolderMode.INCREMENTAL
+        if first:
+            since = (self.box.clock() - timedelta(days=self.box.settings.import_days)).date()
+            arrivals = self.imap.internal_dates(self.imap.uids_since(since))
+            self.candidates = [(when, uid) for uid, when in arrivals.items()]
+
+    def finish(self, planned: list[int]) -> None:
+        """Import (the ``planned`` UIDs on a first import), note expunges, file Sent copies."""
+        if self.mode is not FolderMode.UNCHANGED:
+            if self.imap.examine(self.name) != self.uidvalidity:
+                raise Transient(f"the UIDVALIDITY of {self.name} changed during the sync")
+            if self.mode is FolderMode.FIRST_IMPORT:
+                self._import([uid for uid in planned if uid > self.last_uid])
+                newest = max((uid for _, uid in self.candidates), default=0)
+                with self.box.transaction() as boxes:
+                    row = self._row(boxes)
+                    row.imported = True
+                    row.last_uid = max(row.last_uid, newest)
+            else:
+                self._import(self.imap.uids_after(self.last_uid))
+            self._detect_expunged()
+        if self.role is FolderRole.SENT:
+            self._file_missing_sent_copies()
+
+    def _state(self) -> FolderState:
+        with self.box.transaction() as boxes:
+            row = boxes.folder(self.box.access.id, self.role.value)
+            if row is None:
+                row = MailboxFolderState(
+                    mailbox_id=self.box.access.id, role=self.role.value, name=self.name
+                )
+                boxes.save_folder(row)
+            return FolderState(
+                row.name, row.uidvalidity, row.last_uid, row.uidnext, row.messages, row.imported
+            )
+
+    def _import(self, uids: Sequence[int]) -> None:
+        batch_size = self.box.settings.import_batch
+        for start in range(0, len(uids), batch_size):
+            self.box.check_stopping()
+            batch = uids[start : start + batch_size]
+            fetched = self.imap.fetch(batch)
+            if len(fetched) < len(batch):
+                log.info(
+                    "mailbox %s %s: %d of %d messages vanished before they were fetched",
+                    self.box.access.id,
+                    self.role.value,
+                    len(batch) - len(fetched),
+                    len(batch),
+                )
+            self._store(fetched, max(batch))
+
+    def _store(self, fetched: list[FetchedMessage], last_uid: int) -> None:
+        access = self.box.access
+        report = self.box.report
+        parsed = [(message.uid, Incoming.parse(message.raw)) for message in fetched]
+        with self.box.transaction() as boxes:
+            for uid, incoming in parsed:
+                placement = Placement(
+                    access.account_id, access.id, self.role.value, self.uidvalidity, uid
+                )
+                outcome, _ = capture(
+                    boxes.session, placement, incoming, self.box.settings.smart_domains
+                )
+                report.bytes_fetched += len(incoming.raw)
+                if outcome is Captured.NEW:
+                    report.imported += 1
+                elif outcome is Captured.QUARANTINED:
+                    report.quarantined += 1
+                else:
+                    report.known += 1
+            row = self._row(boxes)
+            row.uidvalidity = self.uidvalidity
+            row.last_uid = max(row.last_uid, last_uid)
+
+    def _remap(self) -> int:
+        """Find each known message's new UID; returns the highest UID that is ours.
+
+        By Message-ID from the headers (cheap), else by the SHA-256 of the whole message. The
+        lease is renewed and a stop request honoured between the batches of fetches.
+        """
+        uidvalidity = self.uidvalidity
+        keys: dict[str, int] = {}
+        unnamed: list[int] = []
+        server_uids = self.imap.uids()
+        step = self.box.settings.import_batch * HEADER_BATCHES
+        for start in range(0, len(server_uids), step):
+            self.box.keep_lease()
+            for uid, header in self.imap.message_ids(server_uids[start : start + step]).items():
+                message_id = parse_message(header + b"\r\n").message_id
+                if message_id:
+                    keys.setdefault(message_key(message_id, ""), uid)
+                else:
+                    unnamed.append(uid)
+        for start in range(0, len(unnamed), self.box.settings.import_batch):
+            self.box.keep_lease()
+            for message in self.imap.fetch(unnamed[start : start + self.box.settings.import_batch]):
+                self.box.report.bytes_fetched += len(message.raw)
+                sha256 = hashlib.sha256(message.raw).hexdigest()
+                keys.setdefault(message_key(None, sha256), message.uid)
+        highest = 0
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            gone: list[int] = []
+            for email_id, key, old_uid in emails.keys(self.box.access.id, self.role.value):
+                new_uid = keys.get(key)
+                if new_uid is None:
+                    if old_uid is not None:  # not just sent by us and not yet seen there
+                        gone.append(email_id)
+                    continue
+                emails.place(email_id, uidvalidity, new_uid)
+                highest = max(highest, new_uid)
+                self.box.report.remapped += 1
+            emails.mark_deleted_on_server(gone)
+            row = self._row(boxes)
+            row.uidvalidity = uidvalidity
+            row.name = self.name
+            row.last_uid = highest
+            row.imported = row.imported and highest > 0
+        log.info(
+            "mailbox %s %s: UIDVALIDITY changed, %d messages re-mapped",
+            self.box.access.id,
+            self.role.value,
+            self.box.report.remapped,
+        )
+        return highest
+
+    def _detect_expunged(self) -> None:
+        uidvalidity, status = self.uidvalidity, self.status
+        on_server = set(self.imap.uids())
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            gone = [
+                email_id
+                for email_id, placed_validity, uid in emails.placed(
+                    self.box.access.id, self.role.value
+                )
+                if placed_validity == uidvalidity and uid is not None and uid not in on_server
+            ]
+            self.box.report.expunged += emails.mark_deleted_on_server(gone)
+            row = self._row(boxes)
+            row.uidvalidity = uidvalidity
+            row.name = self.name
+            row.uidnext = status.uidnext
+            row.messages = status.messages
+            if not row.imported:
+                self.box.report.complete = False
+
+    def _file_missing_sent_copies(self) -> None:
+        """Mail we sent whose Sent copy never showed up (the send could not check): file it."""
+        before = self.box.clock() - SENT_COPY_GRACE
+        with self.box.transaction() as boxes:
+            emails = EmailRepository(boxes.session)
+            missing = [
+                (email.message_id, email.raw, email.date or email.created_at)
+                for email in emails.unplaced(self.box.access.id, self.role.value, before)
+                if email.message_id
+            ]
+        for message_id, raw, when in missing:
+            assert message_id is not None
+            self.box.check_stopping()
+            ensure_sent_copy(self.imap, self.name, message_id, raw, when)
+            self.box.report.sent_copies_filed += 1
+
+    def _row(self, boxes: MailboxRepository) -> MailboxFolderState:
+        row = boxes.folder(self.box.access.id, self.role.value)
+        if row is None:
+            raise Transient("the folder's sync state vanished")
+        return row
