@@ -26,10 +26,21 @@ from crmmail.connector.schedule import Schedule
 from crmmail.connector.scheduler import SyncResult, SyncScheduler
 from crmmail.errors import CrmmailError, UserInputError
 from crmmail.processor.worker import Worker
-from crmmail.services import accounts, crm, emails, inbound, mailboxes
+from crmmail.services import (
+    accounts,
+    attachments,
+    crm,
+    deleted,
+    emails,
+    inbound,
+    mail_views,
+    mailbox_rules,
+    mailboxes,
+)
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.migrate import is_at_head, upgrade_to_head
+from crmmail.storage.models import MailboxKind
 
 T = TypeVar("T")
 
@@ -342,12 +353,23 @@ def note() -> None:
     """Notes (emails on cards)."""
 
 
-listing_command(
-    note,
-    "List the notes of an account.",
-    crm.list_notes,
-    lambda r: f"{r['id']:>6}  {r['entity_type']} {r['entity_id']}  {r['subject']}",
-)
+@note.command("list")
+@click.argument("slug")
+@click.option("--as", "as_user", metavar="USER_EMAIL", help="Show what this user may see.")
+@json_option
+@pass_context
+def note_list(ctx: Context, slug: str, as_user: str | None, as_json: bool) -> None:
+    """List the notes on an account's cards (mailbox emails as the user may see them)."""
+    rows = ctx.run(lambda s: crm.list_notes(s, slug, as_user))
+    emit(
+        rows,
+        as_json,
+        lambda data: "\n".join(
+            f"{r['id']:>6}  {r['entity_type']} {r['entity_id']}  "
+            + ("(insufficient rights)" if r["insufficient_rights"] else r["subject"])
+            for r in data
+        ),
+    )
 
 
 # -- the spool and the server ---------------------------------------------------------------
@@ -444,6 +466,7 @@ def _security_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., 
     "--password-env", required=True, metavar="VAR", help="Environment variable with the password."
 )
 @click.option("--shared", is_flag=True, help="A team box (admins only).")
+@click.option("--share-with-admin", is_flag=True, help="A personal box the admins may read.")
 @click.option("--imap-host")
 @click.option("--imap-port", type=click.IntRange(1, 65535))
 @_security_option("--imap-security")
@@ -460,6 +483,7 @@ def mailbox_connect(
     email: str,
     password_env: str,
     shared: bool,
+    share_with_admin: bool,
     imap_host: str | None,
     imap_port: int | None,
     imap_security: str | None,
@@ -476,6 +500,7 @@ def mailbox_connect(
         email=email,
         password=mailboxes.password_from_env(password_env),
         shared=shared,
+        share_with_admin=share_with_admin,
         imap=mailboxes.HostChoice(imap_host, imap_port, imap_security),
         smtp=mailboxes.HostChoice(smtp_host, smtp_port, smtp_security),
         sent_folder=sent_folder,
@@ -596,18 +621,188 @@ def _body(body: str | None, body_file: Path | None) -> str:
         raise UserInputError(f"cannot read {body_file} as UTF-8 text: {error}") from None
 
 
+as_option = click.option(
+    "--as", "as_user", required=True, metavar="USER_EMAIL", help="The user acting."
+)
+
+
+def _email_rows(data: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{r['id']:>6}  {r['folder']:5} {r['date'] or '':25} {r['subject']}" for r in data
+    )
+
+
 @email_group.command("list")
 @click.argument("slug")
+@as_option
 @click.option("--mailbox", "mailbox_id", type=int)
 @json_option
 @pass_context
-def email_list(ctx: Context, slug: str, mailbox_id: int | None, as_json: bool) -> None:
-    """List the emails of an account's mailboxes, newest first."""
-    rows = ctx.run(lambda s: emails.list_emails(s, slug, mailbox_id))
+def email_list(
+    ctx: Context, slug: str, as_user: str, mailbox_id: int | None, as_json: bool
+) -> None:
+    """List the emails the user may read, newest first."""
+    rows = ctx.run(lambda s: mail_views.list_emails(s, slug, as_user, mailbox_id))
+    emit(rows, as_json, _email_rows)
+
+
+@email_group.command("show")
+@click.argument("email_id", type=int)
+@as_option
+@json_option
+@pass_context
+def email_show(ctx: Context, email_id: int, as_user: str, as_json: bool) -> None:
+    """Show one email with its text and attachments."""
+    data = ctx.run(lambda s: mail_views.show_email(s, email_id, as_user))
+    emit(
+        data, as_json, lambda d: f"{d['subject']}\nFrom: {d['from']}\nTo: {d['to']}\n\n{d['text']}"
+    )
+
+
+@email_group.command("delete")
+@click.argument("email_id", type=int)
+@as_option
+@json_option
+@pass_context
+def email_delete(ctx: Context, email_id: int, as_user: str, as_json: bool) -> None:
+    """Move an email to the CRM's Deleted folder (never deleted on the mail server)."""
+    data = ctx.run(lambda s: deleted.delete_email(s, email_id, as_user, utcnow()))
+    emit(data, as_json, lambda d: f"email {d['id']} moved to the Deleted folder")
+
+
+@email_group.command("restore")
+@click.argument("email_id", type=int)
+@as_option
+@json_option
+@pass_context
+def email_restore(ctx: Context, email_id: int, as_user: str, as_json: bool) -> None:
+    """Bring an email back from the Deleted folder (admins)."""
+    data = ctx.run(lambda s: deleted.restore_email(s, email_id, as_user))
+    emit(data, as_json, lambda d: f"email {d['id']} restored")
+
+
+@cli.group("deleted")
+def deleted_group() -> None:
+    """The CRM's Deleted folder (admins only; emails stay 30 days)."""
+
+
+@deleted_group.command("list")
+@click.argument("slug")
+@as_option
+@json_option
+@pass_context
+def deleted_list(ctx: Context, slug: str, as_user: str, as_json: bool) -> None:
+    """List the Deleted folder."""
+    rows = ctx.run(lambda s: mail_views.list_deleted(s, slug, as_user))
+    emit(rows, as_json, _email_rows)
+
+
+@cli.command()
+@json_option
+@pass_context
+def purge(ctx: Context, as_json: bool) -> None:
+    """Remove for good what has been in the Deleted folder for 30 days (serve does it hourly)."""
+    count = ctx.run(lambda s: deleted.purge_deleted(s, utcnow()))
+    emit({"purged": count}, as_json, lambda d: f"purged {d['purged']} email(s)")
+
+
+@cli.group("thread")
+def thread_group() -> None:
+    """Threads of the mailboxes' emails."""
+
+
+@thread_group.command("list")
+@click.argument("slug")
+@as_option
+@click.option("--mailbox", "mailbox_id", type=int)
+@json_option
+@pass_context
+def thread_list(
+    ctx: Context, slug: str, as_user: str, mailbox_id: int | None, as_json: bool
+) -> None:
+    """List the threads the user may read, the most recent first."""
+    rows = ctx.run(lambda s: mail_views.list_threads(s, slug, as_user, mailbox_id))
     emit(
         rows,
         as_json,
         lambda data: "\n".join(
-            f"{r['id']:>6}  {r['folder']:5} {r['date'] or '':25} {r['subject']}" for r in data
+            f"{r['id']:>6}  {len(r['message_ids']):>3} msg  {r['counterpart']}  {r['subject']}"
+            for r in data
         ),
     )
+
+
+@cli.group("attachment")
+def attachment_group() -> None:
+    """Attachments, read from the mail server on demand."""
+
+
+@attachment_group.command("get")
+@click.argument("attachment_id", type=int)
+@as_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def attachment_get(ctx: Context, attachment_id: int, as_user: str, out: Path) -> None:
+    """Fetch an attachment from the server into a file."""
+    found = attachments.get_attachment(ctx.database(), ctx.settings, attachment_id, as_user)
+    try:
+        out.write_bytes(found.content)
+    except OSError as error:
+        raise UserInputError(f"cannot write {out}: {error.strerror or error}") from None
+    size = len(found.content)
+    click.echo(f"{found.filename or 'attachment'} ({found.content_type}, {size} bytes) -> {out}")
+
+
+@mailbox.command("set")
+@click.argument("mailbox_id", type=int)
+@as_option
+@click.option("--threads", type=click.Choice(["on", "off"]), help="Group messages into threads.")
+@click.option("--shared/--personal", "shared", default=None, help="Change the box's type.")
+@click.option("--share-with-admin", type=click.Choice(["on", "off"]), help="Personal boxes.")
+@json_option
+@pass_context
+def mailbox_set(
+    ctx: Context,
+    mailbox_id: int,
+    as_user: str,
+    threads: str | None,
+    shared: bool | None,
+    share_with_admin: str | None,
+    as_json: bool,
+) -> None:
+    """Change a mailbox's settings."""
+    kind = None if shared is None else (MailboxKind.SHARED if shared else MailboxKind.PERSONAL)
+    data = ctx.run(
+        lambda s: mailbox_rules.set_mailbox(
+            s,
+            mailbox_id,
+            as_user,
+            threads=None if threads is None else threads == "on",
+            kind=kind,
+            share_with_admin=None if share_with_admin is None else share_with_admin == "on",
+        )
+    )
+    emit(
+        data,
+        as_json,
+        lambda d: f"mailbox {d['id']}: {d['kind']}, threads {'on' if d['threads'] else 'off'}",
+    )
+
+
+@mailbox.command("disconnect")
+@click.argument("mailbox_id", type=int)
+@as_option
+@click.option("--delete-emails", "delete_emails", flag_value=True, default=None)
+@click.option("--keep-emails", "delete_emails", flag_value=False)
+@json_option
+@pass_context
+def mailbox_disconnect(
+    ctx: Context, mailbox_id: int, as_user: str, delete_emails: bool | None, as_json: bool
+) -> None:
+    """Stop syncing and forget the password; delete the box's emails or keep them."""
+    if delete_emails is None:
+        raise UserInputError("say what happens to the emails: --delete-emails or --keep-emails")
+    data = mailbox_rules.disconnect_mailbox(
+        ctx.database(), ctx.settings, mailbox_id, as_user, delete_emails=delete_emails
+    )
+    emit(data, as_json, lambda d: f"mailbox {d['id']} disconnected")

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.processor.message import ParsedMessage, parse_message
 from crmmail.processor.notes import Card, format_mailboxes, put_on_card
 from crmmail.processor.steps.dedupe import message_key
 from crmmail.processor.steps.participants import participants_of
-from crmmail.storage.models import Email, EntityType
+from crmmail.storage.models import Email, EmailAttachment, EntityType, Mailbox
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.emails import EmailRepository
@@ -84,9 +85,15 @@ def capture(
         ):
             emails.place(known.id, placement.uidvalidity or 0, placement.uid)
         return Captured.KNOWN, known.id
+    mailbox = session.get(Mailbox, placement.mailbox_id)
+    if mailbox is None:
+        raise LookupError(f"mailbox {placement.mailbox_id} vanished")
     try:
         with session.begin_nested():
             email = emails.add(_email_row(placement, raw, sha256, key, message))
+            email.counterpart = counterpart_of(session, mailbox, placement.folder, message)
+            place_in_thread(session, mailbox, email)
+            emails.add_attachments(_attachments(email.id, message))
     except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise  # the database itself is in trouble: the batch fails and is retried
@@ -95,6 +102,7 @@ def capture(
         row.quarantined = f"storing failed: {type(exc.orig).__name__}"
         with session.begin_nested():  # if even this fails, the batch fails and is retried
             emails.add(row)
+            place_in_thread(session, mailbox, row)
         return Captured.QUARANTINED, row.id
     try:
         with session.begin_nested():
@@ -118,6 +126,20 @@ def _email_row(
         cc_addrs=format_mailboxes(message.cc),
         date=message.date,
     )
+
+
+def _attachments(email_id: int, message: ParsedMessage) -> list[EmailAttachment]:
+    """What the message carries; the bytes stay on the server and are read on demand."""
+    return [
+        EmailAttachment(
+            email_id=email_id,
+            position=position,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=len(attachment.content),
+        )
+        for position, attachment in enumerate(message.attachments)
+    ]
 
 
 def _bare_row(placement: Placement, raw: bytes, sha256: str, key: str) -> dict[str, Any]:

@@ -9,7 +9,10 @@ from crmmail.processor.message import Mailbox
 from crmmail.processor.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
 from crmmail.services.validation import checked_email, checked_name, optional_name
+from crmmail.services.visibility import Sight, Viewer, sight, viewer_for
 from crmmail.storage.repositories.crm import CrmRepository
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
 from crmmail.storage.repositories.notes import NoteRepository
 
 MAX_PERSON_NAME = 200
@@ -87,18 +90,51 @@ def list_customers(session: Session, slug: str) -> list[dict[str, Any]]:
     ]
 
 
-def list_notes(session: Session, slug: str) -> list[dict[str, Any]]:
-    account = get_account(session, slug)
-    return [
-        {
+def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[dict[str, Any]]:
+    """The notes on the account's cards as ``as_user`` may see them.
+
+    Notes made by smart addresses are the account's; a note made by a synced email follows the
+    email's box: hidden from those who may not read it, and for users without email access on
+    a shared box reduced to the fact that an email exists ("insufficient rights").
+    """
+    viewer = viewer_for(session, slug, as_user)
+    sights = _email_sights(session, viewer)
+    listed = []
+    for note in NoteRepository(session).list_for_account(viewer.account_id):
+        seen = Sight.FULL if note.email_id is None else sights.get(note.email_id, Sight.HIDDEN)
+        if seen is Sight.HIDDEN:
+            continue
+        entry: dict[str, Any] = {
             "id": note.id,
             "entity_type": note.entity_type,
             "entity_id": note.entity_id,
-            "subject": note.subject,
-            "from": note.from_addr,
+            "email_id": note.email_id,
             "date": note.date.isoformat() if note.date else None,
-            "message_id": note.message_id,
-            "inbound_id": note.inbound_id,
+            "content_removed": note.content_removed,
         }
-        for note in NoteRepository(session).list_for_account(account.id)
-    ]
+        if seen is Sight.EXISTS:
+            listed.append(entry | {"insufficient_rights": True})
+            continue
+        listed.append(
+            entry
+            | {
+                "subject": note.subject,
+                "from": note.from_addr,
+                "message_id": note.message_id,
+                "inbound_id": note.inbound_id,
+                "insufficient_rights": False,
+            }
+        )
+    return listed
+
+
+def _email_sights(session: Session, viewer: Viewer) -> dict[int, Sight]:
+    """How much ``viewer`` sees of each listed (not deleted) email of the account."""
+    boxes = {
+        box.id: sight(viewer, box)
+        for box, _ in MailboxRepository(session).list_for_account(viewer.account_id)
+    }
+    return {
+        email.id: boxes.get(email.mailbox_id, Sight.HIDDEN)
+        for email in EmailRepository(session).list_for_account(viewer.account_id)
+    }

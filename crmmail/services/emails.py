@@ -23,12 +23,11 @@ from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
 from crmmail.connector.smtp import submit
 from crmmail.connector.tls import client_context
 from crmmail.errors import CrmmailError, NotFound, UserInputError
-from crmmail.services.accounts import get_account
+from crmmail.services.mail_views import describe_email
 from crmmail.services.validation import checked_email
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.models import (
-    Email,
     FolderRole,
     Mailbox,
     MailboxCredential,
@@ -197,29 +196,6 @@ def _release(db: Database, mailbox_id: int, token: str) -> None:
         give_back(db, mailbox_id, token)
     except SQLAlchemyError:  # the lease runs out by itself
         log.exception("mailbox %s: could not give the box back", mailbox_id)
-
-
-def describe_email(email: Email, contact_ids: list[int]) -> dict[str, Any]:
-    return {
-        "id": email.id,
-        "mailbox_id": email.mailbox_id,
-        "folder": email.folder,
-        "subject": email.subject,
-        "from": email.from_addr,
-        "to": email.to_addrs,
-        "date": _iso(email.date),
-        "message_id": email.message_id,
-        "contact_ids": contact_ids,
-        "deleted_on_server": email.deleted_on_server,
-    }
-
-
-def list_emails(session: Session, slug: str, mailbox_id: int | None = None) -> list[dict[str, Any]]:
-    account = get_account(session, slug)
-    emails = EmailRepository(session)
-    rows = emails.list_for_account(account.id, mailbox_id)
-    links = emails.contact_ids([row.id for row in rows])
-    return [describe_email(row, links[row.id]) for row in rows]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -53,6 +53,7 @@ class ConnectRequest:
     email: str
     password: str
     shared: bool = False
+    share_with_admin: bool = False
     imap: HostChoice = HostChoice()
     smtp: HostChoice = HostChoice()
     sent_folder: str | None = None
@@ -69,7 +70,11 @@ def password_from_env(variable: str) -> str:
 
 
 def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -> dict[str, Any]:
-    """Check, discover, verify with a real login, then save; nothing is saved on any failure."""
+    """Check, discover, verify with a real login, then save; nothing is saved on any failure.
+
+    A box that was disconnected is connected again in place: its kept emails and folder states
+    stay, so the sync resumes where it stopped, without duplicates.
+    """
     check_address(request.email, settings.smart_domains)
     email = checked_email(request.email)
     keys = load_key_ring(settings)  # no key: fail before talking to anyone
@@ -85,24 +90,27 @@ def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was saved") from None
     with db.transaction() as session:
         owner = _check_connect_rights(session, request, email)
-        mailbox = MailboxRepository(session).add(
-            Mailbox(
-                account_id=owner.account_id,
-                owner_id=owner.id,
-                email=email,
-                kind=(MailboxKind.SHARED if request.shared else MailboxKind.PERSONAL).value,
-                username=email,
-                imap_host=server.imap.host,
-                imap_port=server.imap.port,
-                imap_security=server.imap.security.value,
-                smtp_host=server.smtp.host,
-                smtp_port=server.smtp.port,
-                smtp_security=server.smtp.security.value,
-                sent_folder=request.sent_folder,
-                status=MailboxStatus.IMPORTING.value,
-                next_sync_at=utcnow(),
-            )
-        )
+        boxes = MailboxRepository(session)
+        existing = boxes.by_email(owner.account_id, email)
+        mailbox = existing or Mailbox(account_id=owner.account_id, email=email, username=email)
+        mailbox.owner_id = owner.id
+        mailbox.kind = (MailboxKind.SHARED if request.shared else MailboxKind.PERSONAL).value
+        mailbox.share_with_admin = request.share_with_admin and not request.shared
+        mailbox.imap_host = server.imap.host
+        mailbox.imap_port = server.imap.port
+        mailbox.imap_security = server.imap.security.value
+        mailbox.smtp_host = server.smtp.host
+        mailbox.smtp_port = server.smtp.port
+        mailbox.smtp_security = server.smtp.security.value
+        mailbox.sent_folder = request.sent_folder
+        mailbox.status = (
+            MailboxStatus.ACTIVE if _imported(session, mailbox.id) else MailboxStatus.IMPORTING
+        ).value
+        mailbox.last_error = None
+        mailbox.failures = 0
+        mailbox.next_sync_at = utcnow()
+        if existing is None:
+            boxes.add(mailbox)
         sealed = keys.seal(request.password, secret_owner(mailbox.id))
         MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)
         return describe_mailbox(mailbox, owner.email) | {"source": server.source}
@@ -114,9 +122,12 @@ def _check_connect_rights(session: Session, request: ConnectRequest, email: str)
     owner = users.user_by_email(account.id, checked_email(request.user_email))
     if owner is None:
         raise NotFound(f"no user {request.user_email} in account {request.slug}: add them first")
+    if request.shared and request.share_with_admin:
+        raise UserInputError("--share-with-admin is for personal mailboxes: leave it out")
     if request.shared and owner.role != UserRole.ADMIN.value:
         raise UserInputError(f"{owner.email} is not an admin: only admins connect shared mailboxes")
-    if MailboxRepository(session).by_email(account.id, email) is not None:
+    existing = MailboxRepository(session).by_email(account.id, email)
+    if existing is not None and existing.status != MailboxStatus.DISCONNECTED.value:
         raise AlreadyExists(f"{email} is connected already in account {request.slug}")
     return owner
 
@@ -210,7 +221,9 @@ def change_password(
         return describe_mailbox(mailbox, owner.email if owner else "")
 
 
-def _imported(session: Session, mailbox_id: int) -> bool:
+def _imported(session: Session, mailbox_id: int | None) -> bool:
+    if mailbox_id is None:
+        return False
     boxes = MailboxRepository(session)
     states = [boxes.folder(mailbox_id, role) for role in ("inbox", "sent")]
     inbox = states[0]

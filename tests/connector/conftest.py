@@ -17,7 +17,7 @@ from crmmail.config import Settings
 from crmmail.connector.credentials import load_key_ring, new_key
 from crmmail.connector.schedule import Schedule
 from crmmail.connector.scheduler import SyncResult, SyncScheduler
-from crmmail.services import accounts, crm, emails, mailboxes
+from crmmail.services import accounts, crm, mail_views, mailboxes
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from tests.dovecot import Dovecot, running_dovecot
@@ -120,17 +120,19 @@ class PostOffice:
     def sync(self, mailbox_id: int, settings: Settings | None = None) -> SyncResult:
         return self.scheduler(settings).sync_mailbox(mailbox_id)
 
-    def emails(self, mailbox_id: int | None = None) -> list[dict[str, Any]]:
+    def emails(
+        self, mailbox_id: int | None = None, as_user: str | None = None
+    ) -> list[dict[str, Any]]:
         with self.db.read() as session:
-            return emails.list_emails(session, "acme", mailbox_id)
+            return mail_views.list_emails(session, "acme", as_user or self.email, mailbox_id)
 
     def mailboxes(self) -> list[dict[str, Any]]:
         with self.db.read() as session:
             return mailboxes.list_mailboxes(session, "acme")
 
-    def notes(self) -> list[dict[str, Any]]:
+    def notes(self, as_user: str | None = None) -> list[dict[str, Any]]:
         with self.db.read() as session:
-            return crm.list_notes(session, "acme")
+            return crm.list_notes(session, "acme", as_user or self.email)
 
     def add_contact(self, email: str, name: str) -> int:
         with self.db.transaction() as session:

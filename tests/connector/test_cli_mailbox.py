@@ -131,7 +131,9 @@ def test_connect_sync_list_and_send_on_the_command_line(
         "--body",
         "Hi",
     )
-    emails = as_json(tmp_path, env, "email", "list", "acme", "--mailbox", str(connected["id"]))
+    emails = as_json(
+        tmp_path, env, "email", "list", "acme", "--as", box, "--mailbox", str(connected["id"])
+    )
     assert {e["folder"] for e in emails} == {"inbox", "sent"}
     assert set(emails[0]) == {
         "id",
@@ -169,7 +171,7 @@ def test_serve_runs_the_first_import_in_the_background(
             status = listed["status"]
             time.sleep(0.2)
         assert status == "active"
-        [email] = as_json(tmp_path, env, "email", "list", "acme")
+        [email] = as_json(tmp_path, env, "email", "list", "acme", "--as", box)
         assert email["subject"] == "imported by serve" and email["mailbox_id"] == connected["id"]
     finally:
         serve.terminate()
@@ -207,7 +209,7 @@ def test_a_sync_process_killed_mid_import_resumes_without_duplicates_or_gaps(
     [resumed] = as_json(tmp_path, env, "sync", "--until-idle")
 
     assert resumed["status"] == "active" and resumed["known"] == 0
-    listed = as_json(tmp_path, env, "email", "list", "acme")
+    listed = as_json(tmp_path, env, "email", "list", "acme", "--as", box)
     assert sorted(email["subject"] for email in listed) == subjects
     database.dispose()
 

@@ -282,7 +282,7 @@ def test_sent_folder_found_by_name(post: PostOffice, sent_name: str) -> None:
     result = post.sync(box["id"])
 
     assert result.report.folders["sent"] == sent_name
-    assert [e["folder"] for e in post.emails(box["id"])] == ["sent"]
+    assert [e["folder"] for e in post.emails(box["id"], as_user=other)] == ["sent"]
 
 
 def test_sent_folder_override(post: PostOffice) -> None:

@@ -10,7 +10,7 @@ from crmmail.storage.models.crm import (
     customer_contact,
     lead_contact,
 )
-from crmmail.storage.models.email import Email, email_contact
+from crmmail.storage.models.email import Email, EmailAttachment, Thread, email_contact
 from crmmail.storage.models.inbound import AppliedAction, InboundMessage, InboundStatus
 from crmmail.storage.models.mailbox import (
     FolderRole,
@@ -21,6 +21,7 @@ from crmmail.storage.models.mailbox import (
     MailboxStatus,
 )
 from crmmail.storage.models.note import Attachment, EntityType, Note
+from crmmail.storage.models.template import Template
 
 __all__ = [
     "Account",
@@ -30,6 +31,7 @@ __all__ = [
     "ContactEmail",
     "Customer",
     "Email",
+    "EmailAttachment",
     "EntityType",
     "FolderRole",
     "InboundMessage",
@@ -42,6 +44,8 @@ __all__ = [
     "MailboxKind",
     "MailboxStatus",
     "Note",
+    "Template",
+    "Thread",
     "User",
     "UserRole",
     "customer_contact",

@@ -50,7 +50,43 @@ class Email(Base):
     size: Mapped[int]
     deleted_on_server: Mapped[bool] = mapped_column(default=False)
     quarantined: Mapped[str | None] = mapped_column(Text)  # why linking it failed, if it did
+    counterpart: Mapped[str] = mapped_column(String(320), default="")
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("thread.id", ondelete="SET NULL"), index=True
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # in the Deleted folder
+    deleted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    purged: Mapped[bool] = mapped_column(default=False)  # content removed for good: a tombstone
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Thread(Base):
+    """Messages of one box with the same counterpart and normalised subject (or one message,
+    when the box does not group)."""
+
+    __tablename__ = "thread"
+    __table_args__ = (UniqueConstraint("mailbox_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    counterpart: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+
+
+class EmailAttachment(Base):
+    """What a message carries as files; the content is read from the server on demand."""
+
+    __tablename__ = "email_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("email.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]  # its place among the message's attachments
+    filename: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
 
 
 email_contact = Table(

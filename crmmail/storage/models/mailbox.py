@@ -56,6 +56,8 @@ class Mailbox(Base):
     smtp_port: Mapped[int]
     smtp_security: Mapped[str] = mapped_column(String(16))
     sent_folder: Mapped[str | None] = mapped_column(Text)  # the user's override
+    share_with_admin: Mapped[bool] = mapped_column(default=False)  # personal boxes only
+    threads: Mapped[bool] = mapped_column(default=True)  # group messages into threads
     status: Mapped[str] = mapped_column(String(16), default=MailboxStatus.IMPORTING.value)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -45,6 +45,7 @@ class Note(Base):
     text_body: Mapped[str] = mapped_column(Text, default="")
     html_body: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str | None] = mapped_column(Text)
+    content_removed: Mapped[bool] = mapped_column(default=False)  # its email was deleted for good
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

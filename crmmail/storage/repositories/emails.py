@@ -3,10 +3,10 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmmail.storage.models import AppliedAction, Email, email_contact
+from crmmail.storage.models import AppliedAction, Email, EmailAttachment, email_contact
 
 
 class EmailRepository:
@@ -91,11 +91,81 @@ class EmailRepository:
         )
         return len(ids)
 
-    def list_for_account(self, account_id: int, mailbox_id: int | None = None) -> list[Email]:
-        query = select(Email).where(Email.account_id == account_id)
+    def list_for_account(
+        self, account_id: int, mailbox_id: int | None = None, *, deleted: bool = False
+    ) -> list[Email]:
+        """The account's emails, newest first: those in the Deleted folder, or all the others."""
+        query = select(Email).where(Email.account_id == account_id, Email.purged.is_(False))
+        if deleted:
+            query = query.where(Email.deleted_at.is_not(None))
+        else:
+            query = query.where(Email.deleted_at.is_(None))
         if mailbox_id is not None:
             query = query.where(Email.mailbox_id == mailbox_id)
         return list(self.session.scalars(query.order_by(Email.date.desc(), Email.id.desc())))
+
+    def in_thread(self, thread_ids: list[int]) -> dict[int, list[Email]]:
+        """The listed (not deleted) emails of each thread, oldest first."""
+        found: dict[int, list[Email]] = {thread_id: [] for thread_id in thread_ids}
+        if not thread_ids:
+            return found
+        rows = self.session.scalars(
+            select(Email)
+            .where(
+                Email.thread_id.in_(thread_ids),
+                Email.deleted_at.is_(None),
+                Email.purged.is_(False),
+            )
+            .order_by(Email.date, Email.id)
+        )
+        for email in rows:
+            assert email.thread_id is not None
+            found[email.thread_id].append(email)
+        return found
+
+    def of_mailbox(self, mailbox_id: int) -> list[Email]:
+        return list(
+            self.session.scalars(
+                select(Email).where(Email.mailbox_id == mailbox_id).order_by(Email.id)
+            )
+        )
+
+    def deleted_before(self, cutoff: datetime) -> list[Email]:
+        """Emails in the Deleted folder since before ``cutoff`` (due for the purge)."""
+        return list(
+            self.session.scalars(
+                select(Email).where(
+                    Email.deleted_at.is_not(None),
+                    Email.deleted_at < cutoff,
+                    Email.purged.is_(False),
+                )
+            )
+        )
+
+    def delete_of_mailbox(self, mailbox_id: int) -> list[int]:
+        """Remove every email of a box for good; returns their ids."""
+        ids = list(self.session.scalars(select(Email.id).where(Email.mailbox_id == mailbox_id)))
+        if ids:
+            self.session.execute(delete(Email).where(Email.id.in_(ids)))
+        return ids
+
+    def add_attachments(self, attachments: Iterable[EmailAttachment]) -> None:
+        self.session.add_all(attachments)
+
+    def attachments(self, email_id: int) -> list[EmailAttachment]:
+        return list(
+            self.session.scalars(
+                select(EmailAttachment)
+                .where(EmailAttachment.email_id == email_id)
+                .order_by(EmailAttachment.position)
+            )
+        )
+
+    def attachment(self, attachment_id: int) -> EmailAttachment | None:
+        return self.session.get(EmailAttachment, attachment_id)
+
+    def forget_attachments(self, email_id: int) -> None:
+        self.session.execute(delete(EmailAttachment).where(EmailAttachment.email_id == email_id))
 
     def contact_ids(self, email_ids: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {email_id: [] for email_id in email_ids}

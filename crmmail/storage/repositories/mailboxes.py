@@ -3,7 +3,7 @@
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import (
@@ -58,6 +58,17 @@ class MailboxRepository:
             credential.key_id = key_id
             credential.secret = secret
         self.session.flush()
+
+    def forget_credential(self, mailbox_id: int) -> None:
+        self.session.execute(
+            delete(MailboxCredential).where(MailboxCredential.mailbox_id == mailbox_id)
+        )
+
+    def forget_folders(self, mailbox_id: int) -> None:
+        """Drop the folders' sync state: a reconnected box imports afresh."""
+        self.session.execute(
+            delete(MailboxFolderState).where(MailboxFolderState.mailbox_id == mailbox_id)
+        )
 
     def folder(self, mailbox_id: int, role: str) -> MailboxFolderState | None:
         return self.session.scalar(

@@ -31,6 +31,20 @@ class NoteRepository:
         )
         return found is not None
 
+    def of_emails(self, email_ids: list[int]) -> list[Note]:
+        if not email_ids:
+            return []
+        return list(self.session.scalars(select(Note).where(Note.email_id.in_(email_ids))))
+
+    def remove_content(self, email_ids: list[int]) -> None:
+        """The emails behind these notes are gone for good: the notes stay, saying so."""
+        for note in self.of_emails(email_ids):
+            note.content_removed = True
+            note.text_body = ""
+            note.html_body = ""
+            note.email_id = None
+        self.session.flush()
+
     def add_attachment(self, attachment: Attachment) -> None:
         self.session.add(attachment)
 

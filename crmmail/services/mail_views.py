@@ -1,0 +1,141 @@
+"""What a user may see of the mailboxes' email: listings, one email, threads, the Deleted folder.
+
+Every function takes the acting user (``as_user``) and applies ``visibility``: emails of boxes
+the user may not read are left out, emails in the Deleted folder are left out everywhere but
+in the Deleted listing, which only admins may open.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.errors import NotFound
+from crmmail.processor.message import parse_message
+from crmmail.services.visibility import (
+    PermissionDenied,
+    Sight,
+    Viewer,
+    require_admin,
+    sight,
+    viewer_for,
+    viewer_in,
+)
+from crmmail.storage.models import Email, Mailbox
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+from crmmail.storage.repositories.threads import ThreadRepository
+
+INSUFFICIENT_RIGHTS = "insufficient rights"
+
+
+def readable_boxes(session: Session, viewer: Viewer) -> dict[int, Mailbox]:
+    """The account's boxes whose emails ``viewer`` may read."""
+    boxes = MailboxRepository(session).list_for_account(viewer.account_id)
+    return {box.id: box for box, _ in boxes if sight(viewer, box) is Sight.FULL}
+
+
+def describe_email(email: Email, contact_ids: list[int]) -> dict[str, Any]:
+    return {
+        "id": email.id,
+        "mailbox_id": email.mailbox_id,
+        "folder": email.folder,
+        "subject": email.subject,
+        "from": email.from_addr,
+        "to": email.to_addrs,
+        "date": _iso(email.date),
+        "message_id": email.message_id,
+        "contact_ids": contact_ids,
+        "deleted_on_server": email.deleted_on_server,
+    }
+
+
+def list_emails(
+    session: Session, slug: str, as_user: str | None, mailbox_id: int | None = None
+) -> list[dict[str, Any]]:
+    viewer = viewer_for(session, slug, as_user)
+    readable = readable_boxes(session, viewer)
+    emails = EmailRepository(session)
+    rows = [
+        row
+        for row in emails.list_for_account(viewer.account_id, mailbox_id)
+        if row.mailbox_id in readable
+    ]
+    links = emails.contact_ids([row.id for row in rows])
+    return [describe_email(row, links[row.id]) for row in rows]
+
+
+def show_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
+    """One email with its bodies and attachments, if the user may read it."""
+    emails = EmailRepository(session)
+    email = emails.get(email_id)
+    if email is None or email.purged:
+        raise NotFound(f"no email {email_id}")
+    viewer = viewer_in(session, email.account_id, as_user)
+    box = MailboxRepository(session).get(email.mailbox_id)
+    seen = Sight.HIDDEN if box is None else sight(viewer, box)
+    if seen is Sight.HIDDEN or (email.deleted_at is not None and not viewer.is_admin):
+        raise NotFound(f"no email {email_id}")
+    if seen is Sight.EXISTS:
+        raise PermissionDenied(f"email {email_id}: {INSUFFICIENT_RIGHTS} to read it")
+    message = parse_message(email.raw)
+    return describe_email(email, emails.contact_ids([email.id])[email.id]) | {
+        "cc": email.cc_addrs,
+        "text": message.text,
+        "html": message.html,
+        "thread_id": email.thread_id,
+        "deleted": email.deleted_at is not None,
+        "attachments": [
+            {
+                "id": attachment.id,
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "size": attachment.size,
+            }
+            for attachment in emails.attachments(email.id)
+        ],
+    }
+
+
+def list_threads(
+    session: Session, slug: str, as_user: str | None, mailbox_id: int | None = None
+) -> list[dict[str, Any]]:
+    viewer = viewer_for(session, slug, as_user)
+    readable = readable_boxes(session, viewer)
+    box_ids = [box_id for box_id in readable if mailbox_id in (None, box_id)]
+    threads = ThreadRepository(session).of_mailboxes(box_ids)
+    members = EmailRepository(session).in_thread([thread.id for thread in threads])
+    listed: list[dict[str, Any]] = []
+    for thread in threads:
+        emails = members[thread.id]
+        if not emails:
+            continue
+        dates = [email.date for email in emails if email.date is not None]
+        listed.append(
+            {
+                "id": thread.id,
+                "mailbox_id": thread.mailbox_id,
+                "counterpart": thread.counterpart,
+                "subject": thread.subject,
+                "message_ids": [email.id for email in emails],
+                "last_date": _iso(max(dates)) if dates else None,
+            }
+        )
+    listed.sort(key=lambda thread: str(thread["last_date"] or ""), reverse=True)
+    return listed
+
+
+def list_deleted(session: Session, slug: str, as_user: str) -> list[dict[str, Any]]:
+    """The Deleted folder: admins only."""
+    viewer = viewer_for(session, slug, as_user)
+    require_admin(viewer, "see the Deleted folder")
+    emails = EmailRepository(session)
+    rows = emails.list_for_account(viewer.account_id, deleted=True)
+    links = emails.contact_ids([row.id for row in rows])
+    return [
+        describe_email(row, links[row.id]) | {"deleted_at": _iso(row.deleted_at)} for row in rows
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

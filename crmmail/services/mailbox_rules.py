@@ -1,0 +1,105 @@
+"""Change a connected box's settings (threads, personal or shared, sharing) and disconnect it."""
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crmmail.config import Settings
+from crmmail.connector.grouping import place_in_thread
+from crmmail.connector.lease import take_box
+from crmmail.errors import NotFound, UserInputError
+from crmmail.services.mailboxes import describe_mailbox
+from crmmail.services.visibility import PermissionDenied, may_manage, require_admin, viewer_in
+from crmmail.storage.database import Database
+from crmmail.storage.models import Mailbox, MailboxKind, MailboxStatus
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.mailboxes import MailboxRepository
+from crmmail.storage.repositories.notes import NoteRepository
+from crmmail.storage.repositories.threads import ThreadRepository
+
+
+def set_mailbox(
+    session: Session,
+    mailbox_id: int,
+    as_user: str,
+    *,
+    threads: bool | None = None,
+    kind: MailboxKind | None = None,
+    share_with_admin: bool | None = None,
+) -> dict[str, Any]:
+    """Change what was asked; switching threads on or off regroups the box's emails at once."""
+    mailbox = _managed(session, mailbox_id, as_user)
+    viewer = viewer_in(session, mailbox.account_id, as_user)
+    if kind is MailboxKind.SHARED or mailbox.kind == MailboxKind.SHARED.value:
+        require_admin(viewer, "make a mailbox shared or change a shared one")
+    if kind is not None:
+        mailbox.kind = kind.value
+    if share_with_admin is not None:
+        if mailbox.kind != MailboxKind.PERSONAL.value:
+            raise UserInputError("only a personal mailbox is shared with the admin")
+        mailbox.share_with_admin = share_with_admin
+    if threads is not None and threads != mailbox.threads:
+        mailbox.threads = threads
+        regroup(session, mailbox)
+    session.flush()
+    return describe_settings(session, mailbox)
+
+
+def regroup(session: Session, mailbox: Mailbox) -> None:
+    """Form the box's threads again under its current setting."""
+    ThreadRepository(session).drop_all(mailbox.id)
+    for email in EmailRepository(session).of_mailbox(mailbox.id):
+        place_in_thread(session, mailbox, email)
+
+
+def disconnect_mailbox(
+    db: Database, settings: Settings, mailbox_id: int, as_user: str, *, delete_emails: bool
+) -> dict[str, Any]:
+    """Stop syncing and forget the password; with ``delete_emails`` remove the box's emails too.
+
+    Notes the removed emails put on cards stay there and say that the content was removed.
+    The box's lease is taken first, so no sync in progress writes after the disconnect.
+    """
+    with db.read() as session:
+        _managed(session, mailbox_id, as_user)
+    token = take_box(db, mailbox_id, timedelta(seconds=settings.lease_seconds), 30.0)
+    if token is None:
+        raise UserInputError(f"mailbox {mailbox_id} is being synced right now: try again")
+    with db.transaction() as session:
+        mailbox = _managed(session, mailbox_id, as_user)
+        boxes = MailboxRepository(session)
+        if delete_emails:
+            emails = EmailRepository(session)
+            ids = [email.id for email in emails.of_mailbox(mailbox.id)]
+            NoteRepository(session).remove_content(ids)
+            emails.delete_of_mailbox(mailbox.id)
+            ThreadRepository(session).drop_all(mailbox.id)
+            boxes.forget_folders(mailbox.id)
+        boxes.forget_credential(mailbox.id)
+        mailbox.status = MailboxStatus.DISCONNECTED.value
+        mailbox.next_sync_at = None
+        mailbox.last_error = None
+        mailbox.sync_token = None
+        mailbox.sync_lease_until = None
+        session.flush()
+        return describe_settings(session, mailbox) | {"emails_deleted": delete_emails}
+
+
+def describe_settings(session: Session, mailbox: Mailbox) -> dict[str, Any]:
+    owner = AccountRepository(session).user(mailbox.owner_id)
+    return describe_mailbox(mailbox, owner.email if owner else "") | {
+        "threads": mailbox.threads,
+        "share_with_admin": mailbox.share_with_admin,
+    }
+
+
+def _managed(session: Session, mailbox_id: int, as_user: str) -> Mailbox:
+    mailbox = MailboxRepository(session).get(mailbox_id)
+    if mailbox is None:
+        raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+    viewer = viewer_in(session, mailbox.account_id, as_user)
+    if not may_manage(viewer, mailbox):
+        raise PermissionDenied(f"only the owner or an admin may change mailbox {mailbox_id}")
+    return mailbox

@@ -1,0 +1,1 @@
+"""Mail templates: rendering CRM fields into a subject and a body, safely."""
