@@ -1,7 +1,8 @@
 """Wiring for ``crmmail serve``: SMTP listener, worker and mailbox sync scheduler, stopped cleanly.
 
 SIGINT/SIGTERM stop accepting connections, let sessions in DATA finish (``421`` to idle ones),
-let the worker finish the message in hand and the scheduler the batch in hand, and exit.
+let the worker finish the message in hand and the scheduler the batch in hand, and exit. An
+hourly purge empties the Deleted folder of emails deleted more than 30 days ago.
 Messages answered ``250`` are in the spool.
 """
 
@@ -18,12 +19,15 @@ from crmmail.connector.schedule import Schedule
 from crmmail.connector.scheduler import SyncScheduler
 from crmmail.errors import CrmmailError
 from crmmail.processor.worker import Worker
+from crmmail.services.deleted import purge_deleted
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.server import start_smtp_server
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 3600.0  # seconds
 
 
 async def serve(db: Database, settings: Settings) -> None:
@@ -44,7 +48,10 @@ async def serve(db: Database, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    threads = [threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker")]
+    threads = [
+        threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker"),
+        threading.Thread(target=purge_deleted_hourly, args=(db, stop), name="crmmail-purge"),
+    ]
     scheduler = _mailbox_scheduler(db, settings)
     if scheduler is not None:
         threads.append(threading.Thread(target=scheduler.run, args=(stop,), name="crmmail-sync"))
@@ -67,6 +74,20 @@ async def serve(db: Database, settings: Settings) -> None:
         for thread in threads:
             await asyncio.to_thread(thread.join)
     print("crmmail: stopped", flush=True)
+
+
+def purge_deleted_hourly(db: Database, stop: threading.Event) -> None:
+    """Empty the Deleted folder of what is older than 30 days, now and then every hour."""
+    while True:
+        try:
+            with db.transaction() as session:
+                purged = purge_deleted(session, utcnow())
+            if purged:
+                log.info("purged %d email(s) deleted more than 30 days ago", purged)
+        except Exception:  # the database is away: the next round tries again
+            log.exception("the purge of the Deleted folder failed")
+        if stop.wait(PURGE_INTERVAL):
+            return
 
 
 def _mailbox_scheduler(db: Database, settings: Settings) -> SyncScheduler | None:

@@ -5,6 +5,7 @@ non-zero with one line on stderr, never a traceback.
 """
 
 import asyncio
+import dataclasses
 import json
 import logging
 import random
@@ -36,6 +37,7 @@ from crmmail.services import (
     mail_views,
     mailbox_rules,
     mailboxes,
+    templates,
 )
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
@@ -573,36 +575,51 @@ def email_group() -> None:
 @email_group.command("send")
 @click.option("--mailbox", "mailbox_id", type=int, required=True)
 @click.option("--as", "as_user", required=True, metavar="USER_EMAIL", help="Who is sending.")
-@click.option("--to", "to", required=True, metavar="ADDR[,ADDR]")
+@click.option("--to", "to", metavar="ADDR[,ADDR]", help="Default with --contact: the contact.")
 @click.option("--cc", "cc", metavar="ADDR[,ADDR]")
-@click.option("--subject", required=True)
+@click.option("--subject")
 @click.option("--body")
 @click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--html", "is_html", is_flag=True, help="The body is HTML.")
+@click.option("--template", "template_name", metavar="NAME", help="Subject and body from it.")
+@click.option("--contact", "contact_id", type=int, help="The contact a template speaks to.")
+@click.option("--lead", "lead_id", type=int, help="The lead a template speaks of.")
 @json_option
 @pass_context
 def email_send(
     ctx: Context,
     mailbox_id: int,
     as_user: str,
-    to: str,
+    to: str | None,
     cc: str | None,
-    subject: str,
+    subject: str | None,
     body: str | None,
     body_file: Path | None,
     is_html: bool,
+    template_name: str | None,
+    contact_id: int | None,
+    lead_id: int | None,
     as_json: bool,
 ) -> None:
     """Send an email through a connected mailbox; it is linked to the recipients' cards."""
-    request = emails.SendRequest(
-        mailbox_id=mailbox_id,
-        as_user=as_user,
-        to=[to],
-        cc=[cc] if cc else [],
-        subject=subject,
-        body=_body(body, body_file),
-        is_html=is_html,
+    base = emails.SendRequest(
+        mailbox_id=mailbox_id, as_user=as_user, to=[to] if to else [], cc=[cc] if cc else []
     )
+    if template_name is not None:
+        if contact_id is None:
+            raise UserInputError("--template needs --contact ID (and --lead ID for lead fields)")
+        if subject is not None or body is not None or body_file is not None or is_html:
+            raise UserInputError(
+                "with --template, leave out --subject, --body, --body-file, --html"
+            )
+        choice = emails.TemplateChoice(template_name, contact_id, lead_id)
+        request = dataclasses.replace(base, template=choice)
+    else:
+        if subject is None or to is None:
+            raise UserInputError("give --to and --subject (or --template NAME --contact ID)")
+        request = dataclasses.replace(
+            base, subject=subject, body=_body(body, body_file), is_html=is_html
+        )
     data = emails.send_email(ctx.database(), ctx.settings, request)
     emit(data, as_json, lambda d: f"sent: email {d['id']}, {d['message_id']}")
 
@@ -806,3 +823,63 @@ def mailbox_disconnect(
         ctx.database(), ctx.settings, mailbox_id, as_user, delete_emails=delete_emails
     )
     emit(data, as_json, lambda d: f"mailbox {d['id']} disconnected")
+
+
+@cli.group("template")
+def template_group() -> None:
+    """Mail templates with {{contact.name}}-style fields."""
+
+
+@template_group.command("add")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--subject", required=True)
+@click.option("--body")
+@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html", "is_html", is_flag=True, help="The body is HTML.")
+@json_option
+@pass_context
+def template_add(
+    ctx: Context,
+    slug: str,
+    name: str,
+    subject: str,
+    body: str | None,
+    body_file: Path | None,
+    is_html: bool,
+    as_json: bool,
+) -> None:
+    """Save a template (its fields are checked now, not when sending)."""
+    text = _body(body, body_file)
+    data = ctx.run(lambda s: templates.add_template(s, slug, name, subject, text, is_html))
+    emit(data, as_json, lambda d: f"template {d['name']!r} saved")
+
+
+listing_command(
+    template_group,
+    "List an account's templates.",
+    templates.list_templates,
+    lambda r: f"{r['id']:>6}  {r['name']}  ({'html' if r['html'] else 'text'})  {r['subject']}",
+)
+
+
+@template_group.command("render")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--contact", "contact_id", type=int, required=True)
+@click.option("--lead", "lead_id", type=int)
+@click.option("--as", "as_user", metavar="USER_EMAIL", help="Fills {{user.*}}.")
+@json_option
+@pass_context
+def template_render(
+    ctx: Context,
+    slug: str,
+    name: str,
+    contact_id: int,
+    lead_id: int | None,
+    as_user: str | None,
+    as_json: bool,
+) -> None:
+    """Show a template filled in for a contact (and lead)."""
+    data = ctx.run(lambda s: templates.render(s, slug, name, contact_id, lead_id, as_user))
+    emit(data, as_json, lambda d: f"Subject: {d['subject']}\n\n{d['text']}")

@@ -24,6 +24,7 @@ from crmmail.connector.smtp import submit
 from crmmail.connector.tls import client_context
 from crmmail.errors import CrmmailError, NotFound, UserInputError
 from crmmail.services.mail_views import describe_email
+from crmmail.services.templates import render_for
 from crmmail.services.validation import checked_email
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
@@ -53,9 +54,19 @@ class SendRequest:
     as_user: str
     to: list[str]
     cc: list[str]
-    subject: str
-    body: str
+    subject: str = ""
+    body: str = ""
     is_html: bool = False
+    template: "TemplateChoice | None" = None
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """``--template NAME --contact ID [--lead ID]``: subject and body come from the template."""
+
+    name: str
+    contact_id: int
+    lead_id: int | None = None
 
 
 def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[str, Any]:
@@ -70,9 +81,14 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
     with db.read() as session:
         mailbox, credential, sender_name = _sender(session, request)
         access = mailbox_access(mailbox, credential, keys)
-    draft = Draft(
-        sender_name, access.email, *recipients, request.subject, request.body, request.is_html
-    )
+        subject, body, is_html = request.subject, request.body, request.is_html
+        if request.template is not None:
+            subject, body, is_html, contact_addresses = _from_template(
+                session, mailbox.account_id, request
+            )
+            if not recipients[0] and contact_addresses:
+                recipients = [contact_addresses[0]], recipients[1]
+    draft = Draft(sender_name, access.email, *recipients, subject, body, is_html)
     message = compose(draft, utcnow(), settings.smart_domains)
     raw = message.as_bytes()
     message_id = str(message["Message-ID"]).strip().strip("<>")
@@ -123,6 +139,19 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
         assert email is not None
         contact_ids = emails.contact_ids([email_id])[email_id]
         return describe_email(email, contact_ids) | {"sent_copy": sent_copy.value}
+
+
+def _from_template(
+    session: Session, account_id: int, request: SendRequest
+) -> tuple[str, str, bool, list[str]]:
+    """Subject, body, HTML or not, and the contact's addresses, from the chosen template."""
+    choice = request.template
+    assert choice is not None
+    rendered, is_html, addresses = render_for(
+        session, account_id, choice.name, choice.contact_id, choice.lead_id, request.as_user
+    )
+    body = rendered.html if is_html and rendered.html is not None else rendered.text
+    return rendered.subject, body, is_html, addresses
 
 
 def _addresses(values: list[str]) -> list[str]:

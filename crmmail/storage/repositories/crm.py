@@ -65,6 +65,22 @@ class CrmRepository:
                 raise
             return found
 
+    def contact(self, contact_id: int) -> tuple[Contact, list[str]] | None:
+        """One contact of the account with its addresses."""
+        contact = self.session.get(Contact, contact_id)
+        if contact is None or contact.account_id != self.account_id:
+            return None
+        emails = self.session.scalars(
+            select(ContactEmail.email)
+            .where(ContactEmail.contact_id == contact_id)
+            .order_by(ContactEmail.id)
+        )
+        return contact, list(emails)
+
+    def lead(self, lead_id: int) -> Lead | None:
+        lead = self.session.get(Lead, lead_id)
+        return lead if lead is not None and lead.account_id == self.account_id else None
+
     def list_contacts(self) -> list[tuple[Contact, list[str]]]:
         contacts = self.session.scalars(
             select(Contact).where(Contact.account_id == self.account_id).order_by(Contact.id)
