@@ -15,6 +15,7 @@ from crmmail.services import accounts, crm, mail_views
 from crmmail.services.visibility import PermissionDenied
 from crmmail.storage.database import Database
 from crmmail.storage.models import Mailbox
+from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 from tests.connector.conftest import mail
 
@@ -100,7 +101,7 @@ def _arrange(
 def _mailbox(
     session: Session, account_id: int, owner: str, box: str, shared_with_admin: bool
 ) -> Mailbox:
-    user = accounts.AccountRepository(session).user_by_email(account_id, owner)
+    user = AccountRepository(session).user_by_email(account_id, owner)
     assert user is not None
     return MailboxRepository(session).add(
         Mailbox(
