@@ -79,6 +79,11 @@ def capture(
     emails = EmailRepository(session)
     known = emails.find(placement.mailbox_id, placement.folder, key)
     if known is not None:
+        if known.thread_id is None and not known.purged:  # stored before threads existed
+            box = session.get(Mailbox, placement.mailbox_id)
+            if box is not None:
+                known.counterpart = counterpart_of(session, box, placement.folder, message)
+                place_in_thread(session, box, known)
         if placement.uid is not None and (known.uid, known.uidvalidity) != (
             placement.uid,
             placement.uidvalidity,

@@ -16,6 +16,8 @@ from email.utils import format_datetime, formataddr, make_msgid
 from crmmail.errors import UserInputError
 from crmmail.routing.address import is_our_domain
 
+# Everything str.splitlines() breaks on, and NUL: none of it belongs in a header field.
+LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029\0")
 MAX_RECIPIENTS = 100
 MAX_SUBJECT = 998
 TAG = re.compile(r"<[^>]*>")
@@ -43,8 +45,11 @@ def refuse_line_breaks(value: str, what: str) -> str:
     >>> refuse_line_breaks("Hi\\r\\nBcc: x@evil.test", "subject")
     Traceback (most recent call last):
     crmmail.errors.UserInputError: the subject contains a line break: remove it
+    >>> refuse_line_breaks("Hi\\u2028there", "subject")
+    Traceback (most recent call last):
+    crmmail.errors.UserInputError: the subject contains a line break: remove it
     """
-    if any(ch in value for ch in "\r\n\0"):
+    if any(ch in LINE_BREAKS for ch in value):
         raise UserInputError(f"the {what} contains a line break: remove it")
     return value
 

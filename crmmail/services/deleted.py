@@ -37,7 +37,11 @@ def delete_email(session: Session, email_id: int, as_user: str, now: datetime) -
 def restore_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
     """Take an email out of the Deleted folder (admins, who alone see that folder)."""
     email = _email(session, email_id)
-    require_admin(viewer_in(session, email.account_id, as_user), "restore deleted emails")
+    viewer = viewer_in(session, email.account_id, as_user)
+    require_admin(viewer, "restore deleted emails")
+    box = MailboxRepository(session).get(email.mailbox_id)
+    if box is None or sight(viewer, box) is not Sight.FULL:
+        raise NotFound(f"no email {email_id}")
     if email.deleted_at is None:
         raise UserInputError(f"email {email_id} is not in the Deleted folder")
     email.deleted_at = None
@@ -52,13 +56,14 @@ def purge_deleted(session: Session, now: datetime) -> int:
     due = emails.deleted_before(now - KEEP_DELETED)
     NoteRepository(session).remove_content([email.id for email in due])
     for email in due:
-        _tombstone(email)
+        tombstone(email)
         emails.forget_attachments(email.id)
     session.flush()
     return len(due)
 
 
-def _tombstone(email: Email) -> None:
+def tombstone(email: Email) -> None:
+    """Keep only what stops a sync from importing the message again (box, folder, key)."""
     email.purged = True
     email.raw = b""
     email.size = 0

@@ -126,11 +126,16 @@ def list_threads(
 
 
 def list_deleted(session: Session, slug: str, as_user: str) -> list[dict[str, Any]]:
-    """The Deleted folder: admins only."""
+    """The Deleted folder: admins only, and of it what they may read."""
     viewer = viewer_for(session, slug, as_user)
     require_admin(viewer, "see the Deleted folder")
+    readable = readable_boxes(session, viewer)
     emails = EmailRepository(session)
-    rows = emails.list_for_account(viewer.account_id, deleted=True)
+    rows = [
+        row
+        for row in emails.list_for_account(viewer.account_id, deleted=True)
+        if row.mailbox_id in readable
+    ]
     links = emails.contact_ids([row.id for row in rows])
     return [
         describe_email(row, links[row.id]) | {"deleted_at": _iso(row.deleted_at)} for row in rows

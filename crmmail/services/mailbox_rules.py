@@ -1,16 +1,26 @@
 """Change a connected box's settings (threads, personal or shared, sharing) and disconnect it."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.grouping import place_in_thread
+from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.connector.lease import take_box
 from crmmail.errors import NotFound, UserInputError
+from crmmail.processor.message import parse_message
+from crmmail.services.deleted import tombstone
 from crmmail.services.mailboxes import describe_mailbox
-from crmmail.services.visibility import PermissionDenied, may_manage, require_admin, viewer_in
+from crmmail.services.visibility import (
+    PermissionDenied,
+    Viewer,
+    may_change,
+    may_disconnect,
+    require_admin,
+    viewer_in,
+)
 from crmmail.storage.database import Database
 from crmmail.storage.models import Mailbox, MailboxKind, MailboxStatus
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -30,10 +40,10 @@ def set_mailbox(
     share_with_admin: bool | None = None,
 ) -> dict[str, Any]:
     """Change what was asked; switching threads on or off regroups the box's emails at once."""
-    mailbox = _managed(session, mailbox_id, as_user)
+    mailbox = _managed(session, mailbox_id, as_user, may_change)
     viewer = viewer_in(session, mailbox.account_id, as_user)
-    if kind is MailboxKind.SHARED or mailbox.kind == MailboxKind.SHARED.value:
-        require_admin(viewer, "make a mailbox shared or change a shared one")
+    if kind is MailboxKind.SHARED:
+        require_admin(viewer, "make a mailbox shared")
     if kind is not None:
         mailbox.kind = kind.value
     if share_with_admin is not None:
@@ -51,6 +61,9 @@ def regroup(session: Session, mailbox: Mailbox) -> None:
     """Form the box's threads again under its current setting."""
     ThreadRepository(session).drop_all(mailbox.id)
     for email in EmailRepository(session).of_mailbox(mailbox.id):
+        if not email.counterpart and email.raw:  # stored before threads existed
+            message = parse_message(email.raw)
+            email.counterpart = counterpart_of(session, mailbox, email.folder, message)
         place_in_thread(session, mailbox, email)
 
 
@@ -63,19 +76,15 @@ def disconnect_mailbox(
     The box's lease is taken first, so no sync in progress writes after the disconnect.
     """
     with db.read() as session:
-        _managed(session, mailbox_id, as_user)
+        _managed(session, mailbox_id, as_user, may_disconnect)
     token = take_box(db, mailbox_id, timedelta(seconds=settings.lease_seconds), 30.0)
     if token is None:
         raise UserInputError(f"mailbox {mailbox_id} is being synced right now: try again")
     with db.transaction() as session:
-        mailbox = _managed(session, mailbox_id, as_user)
+        mailbox = _managed(session, mailbox_id, as_user, may_disconnect)
         boxes = MailboxRepository(session)
         if delete_emails:
-            emails = EmailRepository(session)
-            ids = [email.id for email in emails.of_mailbox(mailbox.id)]
-            NoteRepository(session).remove_content(ids)
-            emails.delete_of_mailbox(mailbox.id)
-            ThreadRepository(session).drop_all(mailbox.id)
+            _delete_emails(session, mailbox)
             boxes.forget_folders(mailbox.id)
         boxes.forget_credential(mailbox.id)
         mailbox.status = MailboxStatus.DISCONNECTED.value
@@ -87,6 +96,20 @@ def disconnect_mailbox(
         return describe_settings(session, mailbox) | {"emails_deleted": delete_emails}
 
 
+def _delete_emails(session: Session, mailbox: Mailbox) -> None:
+    """Remove the box's emails; those in the Deleted folder stay as tombstones, so a
+    reconnected box never brings them back."""
+    emails = EmailRepository(session)
+    box_emails = emails.of_mailbox(mailbox.id)
+    NoteRepository(session).remove_content([email.id for email in box_emails])
+    for email in box_emails:
+        if email.deleted_at is not None or email.purged:
+            tombstone(email)
+            emails.forget_attachments(email.id)
+    emails.delete_listed_of_mailbox(mailbox.id)
+    ThreadRepository(session).drop_all(mailbox.id)
+
+
 def describe_settings(session: Session, mailbox: Mailbox) -> dict[str, Any]:
     owner = AccountRepository(session).user(mailbox.owner_id)
     return describe_mailbox(mailbox, owner.email if owner else "") | {
@@ -95,11 +118,16 @@ def describe_settings(session: Session, mailbox: Mailbox) -> dict[str, Any]:
     }
 
 
-def _managed(session: Session, mailbox_id: int, as_user: str) -> Mailbox:
+def _managed(
+    session: Session, mailbox_id: int, as_user: str, allowed: Callable[[Viewer, Mailbox], bool]
+) -> Mailbox:
     mailbox = MailboxRepository(session).get(mailbox_id)
     if mailbox is None:
         raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
     viewer = viewer_in(session, mailbox.account_id, as_user)
-    if not may_manage(viewer, mailbox):
-        raise PermissionDenied(f"only the owner or an admin may change mailbox {mailbox_id}")
+    if not allowed(viewer, mailbox):
+        who = "admins" if mailbox.kind == MailboxKind.SHARED.value else "its owner"
+        if allowed is may_disconnect and mailbox.kind == MailboxKind.PERSONAL.value:
+            who = "its owner or an admin"
+        raise PermissionDenied(f"only {who} may do this to mailbox {mailbox_id}")
     return mailbox

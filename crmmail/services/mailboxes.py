@@ -95,7 +95,9 @@ def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -
         mailbox = existing or Mailbox(account_id=owner.account_id, email=email, username=email)
         mailbox.owner_id = owner.id
         mailbox.kind = (MailboxKind.SHARED if request.shared else MailboxKind.PERSONAL).value
-        mailbox.share_with_admin = request.share_with_admin and not request.shared
+        mailbox.share_with_admin = (request.share_with_admin and not request.shared) or (
+            existing is not None and existing.share_with_admin
+        )
         mailbox.imap_host = server.imap.host
         mailbox.imap_port = server.imap.port
         mailbox.imap_security = server.imap.security.value
@@ -127,9 +129,26 @@ def _check_connect_rights(session: Session, request: ConnectRequest, email: str)
     if request.shared and owner.role != UserRole.ADMIN.value:
         raise UserInputError(f"{owner.email} is not an admin: only admins connect shared mailboxes")
     existing = MailboxRepository(session).by_email(account.id, email)
-    if existing is not None and existing.status != MailboxStatus.DISCONNECTED.value:
-        raise AlreadyExists(f"{email} is connected already in account {request.slug}")
+    if existing is not None:
+        _check_reconnect(existing, owner.id, request)
     return owner
+
+
+def _check_reconnect(existing: Mailbox, owner_id: int, request: ConnectRequest) -> None:
+    """A disconnected box comes back as it was: same owner for a personal box, same type."""
+    if existing.status != MailboxStatus.DISCONNECTED.value:
+        raise AlreadyExists(f"{existing.email} is connected already in account {request.slug}")
+    was_shared = existing.kind == MailboxKind.SHARED.value
+    if request.shared != was_shared:
+        kind = "shared" if was_shared else "personal"
+        raise UserInputError(
+            f"{existing.email} was a {kind} mailbox: connect it again as one"
+            " (change its type afterwards with `crmmail mailbox set`)"
+        )
+    if not was_shared and existing.owner_id != owner_id:
+        raise UserInputError(
+            f"{existing.email} is another user's personal mailbox: only they can connect it again"
+        )
 
 
 def _chosen_servers(request: ConnectRequest, email: str, settings: Settings) -> ServerSettings:

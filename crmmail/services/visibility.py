@@ -88,8 +88,16 @@ def require_admin(viewer: Viewer, what: str) -> None:
         raise PermissionDenied(f"only admins {what}")
 
 
-def may_manage(viewer: Viewer, mailbox: Mailbox) -> bool:
-    """The owner of a personal box, and admins, change its settings or disconnect it."""
+def may_change(viewer: Viewer, mailbox: Mailbox) -> bool:
+    """Who changes a box's settings: a personal box's owner only (sharing it is the owner's
+    choice, not an admin's), a shared box's admins."""
+    if mailbox.kind == MailboxKind.SHARED.value:
+        return viewer.is_admin
+    return viewer.user_id is not None and viewer.user_id == mailbox.owner_id
+
+
+def may_disconnect(viewer: Viewer, mailbox: Mailbox) -> bool:
+    """The owner of a personal box, and admins (who keep control of what syncs)."""
     return viewer.is_admin or (
         mailbox.kind == MailboxKind.PERSONAL.value and viewer.user_id == mailbox.owner_id
     )

@@ -297,8 +297,9 @@ def _exposed(
         if not required:
             continue
         if fields is None:
+            flag = "--as USER_EMAIL" if owner == "user" else f"--{owner} ID"
             raise TemplateError(
-                f"the template uses {owner}.{field} but no {owner} was given: add --{owner} ID"
+                f"the template uses {owner}.{field} but no {owner} was given: add {flag}"
             )
         if fields.get(field) is None:
             ident = fields.get("id")

@@ -99,6 +99,7 @@ def test_sync_recognises_our_own_sent_copy(post: PostOffice) -> None:
     [
         ("subject", "Hi\r\nBcc: everyone@victim.test"),
         ("subject", "Hi\nX-Injected: 1"),
+        ("subject", "Hi\u2028X-Injected: 1"),
         ("to", ["ann@customer.test\r\nBcc: x@victim.test"]),
         ("cc", ["bob@corp.test\nBcc: x@victim.test"]),
         ("as_user", "x@y.test\r\nBcc: z@victim.test"),

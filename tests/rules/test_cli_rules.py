@@ -102,6 +102,10 @@ def test_threads_delete_restore_and_purge_on_the_command_line(
     assert [e["id"] for e in cli.json("email", "list", "acme", "--as", MEMBER)] == [reply]
     line = cli.fails("deleted", "list", "acme", "--as", MEMBER)
     assert line == "crmmail: error: only admins see the Deleted folder"
+    assert cli.json("deleted", "list", "acme", "--as", ADMIN) == []  # not theirs to read
+    line = cli.fails("mailbox", "set", str(box_id), "--as", ADMIN, "--share-with-admin", "on")
+    assert "only its owner" in line
+    cli.json("mailbox", "set", str(box_id), "--as", MEMBER, "--share-with-admin", "on")
     assert [e["id"] for e in cli.json("deleted", "list", "acme", "--as", ADMIN)] == [offer]
     cli.json("email", "restore", str(offer), "--as", ADMIN)
     assert cli.json("deleted", "list", "acme", "--as", ADMIN) == []

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from crmmail.storage.models import AppliedAction, Email, EmailAttachment, email_contact
 
@@ -95,7 +95,11 @@ class EmailRepository:
         self, account_id: int, mailbox_id: int | None = None, *, deleted: bool = False
     ) -> list[Email]:
         """The account's emails, newest first: those in the Deleted folder, or all the others."""
-        query = select(Email).where(Email.account_id == account_id, Email.purged.is_(False))
+        query = (
+            select(Email)
+            .options(defer(Email.raw))
+            .where(Email.account_id == account_id, Email.purged.is_(False))
+        )
         if deleted:
             query = query.where(Email.deleted_at.is_not(None))
         else:
@@ -142,12 +146,15 @@ class EmailRepository:
             )
         )
 
-    def delete_of_mailbox(self, mailbox_id: int) -> list[int]:
-        """Remove every email of a box for good; returns their ids."""
-        ids = list(self.session.scalars(select(Email.id).where(Email.mailbox_id == mailbox_id)))
-        if ids:
-            self.session.execute(delete(Email).where(Email.id.in_(ids)))
-        return ids
+    def delete_listed_of_mailbox(self, mailbox_id: int) -> None:
+        """Remove for good the box's emails that are neither deleted in the CRM nor purged."""
+        self.session.execute(
+            delete(Email).where(
+                Email.mailbox_id == mailbox_id,
+                Email.deleted_at.is_(None),
+                Email.purged.is_(False),
+            )
+        )
 
     def add_attachments(self, attachments: Iterable[EmailAttachment]) -> None:
         self.session.add_all(attachments)

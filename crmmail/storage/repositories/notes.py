@@ -40,8 +40,9 @@ class NoteRepository:
         """The emails behind these notes are gone for good: the notes stay, saying so."""
         for note in self.of_emails(email_ids):
             note.content_removed = True
-            note.text_body = ""
-            note.html_body = ""
+            note.subject = note.from_addr = note.to_addrs = note.cc_addrs = ""
+            note.text_body = note.html_body = ""
+            note.message_id = None
             note.email_id = None
         self.session.flush()
 
