@@ -16,9 +16,9 @@ from crmmail.connector.errors import ConnectorError
 from crmmail.connector.imap import imap_session
 from crmmail.connector.lease import give_back, take_box
 from crmmail.connector.tls import client_context
-from crmmail.errors import NotFound, UserInputError
+from crmmail.errors import UserInputError
 from crmmail.processor.message import parse_message
-from crmmail.services.visibility import PermissionDenied, Sight, sight, viewer_in
+from crmmail.services.mail_views import readable_email
 from crmmail.storage.database import Database
 from crmmail.storage.models import MailboxStatus
 from crmmail.storage.repositories.emails import EmailRepository
@@ -92,20 +92,12 @@ def _locate(session: Session, attachment_id: int, as_user: str) -> _Where:
     emails = EmailRepository(session)
     attachment = emails.attachment(attachment_id)
     email = emails.get(attachment.email_id) if attachment is not None else None
-    if attachment is None or email is None or email.purged:
-        raise NotFound(f"no attachment {attachment_id}")
-    viewer = viewer_in(session, email.account_id, as_user)
-    mailbox = MailboxRepository(session).get(email.mailbox_id)
-    seen = Sight.HIDDEN if mailbox is None else sight(viewer, mailbox)
-    if seen is Sight.HIDDEN or (email.deleted_at is not None and not viewer.is_admin):
-        raise NotFound(f"no attachment {attachment_id}")
-    if seen is Sight.EXISTS:
-        raise PermissionDenied(f"attachment {attachment_id}: insufficient rights to read it")
+    mailbox = readable_email(session, email, as_user, f"attachment {attachment_id}")
+    assert email is not None and attachment is not None
     if email.deleted_on_server:
         raise AttachmentUnavailable(
             f"attachment {attachment_id} is unavailable: the email was deleted on the mail server"
         )
-    assert mailbox is not None
     if mailbox.status == MailboxStatus.DISCONNECTED.value:
         raise AttachmentUnavailable(
             f"attachment {attachment_id} is unavailable: mailbox {mailbox.id} is disconnected"

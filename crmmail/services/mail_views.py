@@ -65,19 +65,31 @@ def list_emails(
     return [describe_email(row, links[row.id]) for row in rows]
 
 
-def show_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
-    """One email with its bodies and attachments, if the user may read it."""
-    emails = EmailRepository(session)
-    email = emails.get(email_id)
+def readable_email(session: Session, email: Email | None, as_user: str, what: str) -> Mailbox:
+    """The box of an email ``as_user`` may read; ``NotFound`` or "insufficient rights" if not.
+
+    ``what`` names the thing asked for in the errors ("email 5", "attachment 3"); a hidden or
+    (for non-admins) deleted email is "not found", so its existence is not revealed.
+    """
     if email is None or email.purged:
-        raise NotFound(f"no email {email_id}")
+        raise NotFound(f"no {what}")
     viewer = viewer_in(session, email.account_id, as_user)
     box = MailboxRepository(session).get(email.mailbox_id)
     seen = Sight.HIDDEN if box is None else sight(viewer, box)
     if seen is Sight.HIDDEN or (email.deleted_at is not None and not viewer.is_admin):
-        raise NotFound(f"no email {email_id}")
+        raise NotFound(f"no {what}")
     if seen is Sight.EXISTS:
-        raise PermissionDenied(f"email {email_id}: {INSUFFICIENT_RIGHTS} to read it")
+        raise PermissionDenied(f"{what}: {INSUFFICIENT_RIGHTS} to read it")
+    assert box is not None
+    return box
+
+
+def show_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
+    """One email with its bodies and attachments, if the user may read it."""
+    emails = EmailRepository(session)
+    email = emails.get(email_id)
+    readable_email(session, email, as_user, f"email {email_id}")
+    assert email is not None
     message = parse_message(email.raw)
     return describe_email(email, emails.contact_ids([email.id])[email.id]) | {
         "cc": email.cc_addrs,
