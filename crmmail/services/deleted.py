@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crmmail.errors import NotFound, UserInputError
 from crmmail.services.mail_views import describe_email
 from crmmail.services.visibility import Sight, require_admin, sight, viewer_in
-from crmmail.storage.models import Email
+from crmmail.storage.models import Email, MailboxKind
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 from crmmail.storage.repositories.notes import NoteRepository
@@ -35,13 +35,15 @@ def delete_email(session: Session, email_id: int, as_user: str, now: datetime) -
 
 
 def restore_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
-    """Take an email out of the Deleted folder (admins, who alone see that folder)."""
+    """Take an email out of the Deleted folder: admins who may read it, and the owner of a
+    personal box (who cannot list the folder, but knows what they deleted)."""
     email = _email(session, email_id)
     viewer = viewer_in(session, email.account_id, as_user)
-    require_admin(viewer, "restore deleted emails")
     box = MailboxRepository(session).get(email.mailbox_id)
     if box is None or sight(viewer, box) is not Sight.FULL:
         raise NotFound(f"no email {email_id}")
+    if viewer.user_id != box.owner_id or box.kind != MailboxKind.PERSONAL.value:
+        require_admin(viewer, "and a personal box's owner restore deleted emails")
     if email.deleted_at is None:
         raise UserInputError(f"email {email_id} is not in the Deleted folder")
     email.deleted_at = None

@@ -109,6 +109,9 @@ def test_threads_delete_restore_and_purge_on_the_command_line(
     assert [e["id"] for e in cli.json("deleted", "list", "acme", "--as", ADMIN)] == [offer]
     cli.json("email", "restore", str(offer), "--as", ADMIN)
     assert cli.json("deleted", "list", "acme", "--as", ADMIN) == []
+    cli.json("email", "delete", str(reply), "--as", MEMBER)
+    cli.json("email", "restore", str(reply), "--as", MEMBER)  # the owner may, knowing the id
+    assert len(cli.json("email", "list", "acme", "--as", MEMBER)) == 2
     assert cli.json("purge") == {"purged": 0}
 
     settings = cli.json("mailbox", "set", str(box_id), "--as", MEMBER, "--threads", "off")
