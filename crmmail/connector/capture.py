@@ -77,41 +77,41 @@ def capture(
     """Store a message once per box and folder and link it; returns what happened and its id."""
     raw, sha256, message, key = incoming.raw, incoming.sha256, incoming.message, incoming.key
     emails = EmailRepository(session)
+    mailbox = session.get(Mailbox, placement.mailbox_id)
+    if mailbox is None:
+        raise LookupError(f"mailbox {placement.mailbox_id} vanished")
+    users = AccountRepository(session).user_emails(mailbox.account_id)
     known = emails.find(placement.mailbox_id, placement.folder, key)
     if known is not None:
         if known.thread_id is None and not known.purged:  # stored before threads existed
-            box = session.get(Mailbox, placement.mailbox_id)
-            if box is not None:
-                known.counterpart = counterpart_of(session, box, placement.folder, message)
-                place_in_thread(session, box, known)
+            known.counterpart = counterpart_of(mailbox, users, placement.folder, message)
+            place_in_thread(session, mailbox, known)
         if placement.uid is not None and (known.uid, known.uidvalidity) != (
             placement.uid,
             placement.uidvalidity,
         ):
             emails.place(known.id, placement.uidvalidity or 0, placement.uid)
         return Captured.KNOWN, known.id
-    mailbox = session.get(Mailbox, placement.mailbox_id)
-    if mailbox is None:
-        raise LookupError(f"mailbox {placement.mailbox_id} vanished")
     try:
         with session.begin_nested():
-            email = emails.add(_email_row(placement, raw, sha256, key, message))
-            email.counterpart = counterpart_of(session, mailbox, placement.folder, message)
-            place_in_thread(session, mailbox, email)
+            email = _email_row(placement, raw, sha256, key, message)
+            email.counterpart = counterpart_of(mailbox, users, placement.folder, message)
+            place_in_thread(session, mailbox, email)  # before the INSERT: one statement
+            emails.add(email)
             emails.add_attachments(_attachments(email.id, message))
     except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise  # the database itself is in trouble: the batch fails and is retried
         log.exception("mailbox %s: a message could not be stored as is", placement.mailbox_id)
-        row = Email(**_bare_row(placement, raw, sha256, key))
+        row = Email(**_bare_row(placement, raw, sha256, key), subject="", counterpart="")
         row.quarantined = f"storing failed: {type(exc.orig).__name__}"
         with session.begin_nested():  # if even this fails, the batch fails and is retried
-            emails.add(row)
             place_in_thread(session, mailbox, row)
+            emails.add(row)
         return Captured.QUARANTINED, row.id
     try:
         with session.begin_nested():
-            _link(session, email, message, smart_domains)
+            _link(session, email, message, users, smart_domains)
     except SQLAlchemyError as exc:
         log.exception("email %s of mailbox %s could not be linked", email.id, placement.mailbox_id)
         email.quarantined = f"linking failed: {type(exc).__name__}"
@@ -163,10 +163,13 @@ def _bare_row(placement: Placement, raw: bytes, sha256: str, key: str) -> dict[s
 
 
 def _link(
-    session: Session, email: Email, message: ParsedMessage, smart_domains: tuple[str, ...]
+    session: Session,
+    email: Email,
+    message: ParsedMessage,
+    users: set[str],
+    smart_domains: tuple[str, ...],
 ) -> None:
     """Link the email to its participants' contacts and, once per account, to their cards."""
-    users = AccountRepository(session).user_emails(email.account_id)
     participants = participants_of(message, users, smart_domains)
     crm = CrmRepository(session, email.account_id)
     contact_ids = sorted(set(crm.contacts_by_email(m.address for m in participants).values()))

@@ -6,26 +6,26 @@ from sqlalchemy.orm import Session
 from crmmail.connector.threads import counterpart, normalized_subject, thread_key
 from crmmail.processor.message import ParsedMessage
 from crmmail.storage.models import Email, FolderRole, Mailbox
-from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.threads import ThreadRepository
 
 
-def counterpart_of(session: Session, mailbox: Mailbox, folder: str, message: ParsedMessage) -> str:
-    """The other party: the sender of received mail, the first outside recipient of sent mail."""
-    own = AccountRepository(session).user_emails(mailbox.account_id) | {mailbox.email}
+def counterpart_of(mailbox: Mailbox, users: set[str], folder: str, message: ParsedMessage) -> str:
+    """The other party: the sender of received mail, the first outside recipient of sent mail
+    (not the box itself nor one of the account's ``users``)."""
+    own = users | {mailbox.email}
     sender = message.from_[0].address if message.from_ else ""
     recipients = [m.address for m in (*message.to, *message.cc)]
     return counterpart(folder == FolderRole.SENT.value, sender, recipients, own)
 
 
 def place_in_thread(session: Session, mailbox: Mailbox, email: Email) -> None:
-    """Give ``email`` its thread (``email.counterpart`` and ``subject`` must be set)."""
+    """Give ``email`` its thread (``counterpart``, ``subject`` and ``message_key`` must be set;
+    the email itself need not be stored yet)."""
+    subject = normalized_subject(email.subject)
     if mailbox.threads:
         key = thread_key(email.counterpart, email.subject)
-        subject = normalized_subject(email.subject)
-    else:
-        key = f"single:{email.id}"
-        subject = normalized_subject(email.subject)
+    else:  # a thread of its own (the same message in Inbox and Sent shares it)
+        key = f"single:{email.message_key}"
     thread = ThreadRepository(session).find_or_start(
         mailbox.id, key, email.counterpart, email.subject.strip() or subject
     )

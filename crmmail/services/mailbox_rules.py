@@ -60,10 +60,11 @@ def set_mailbox(
 def regroup(session: Session, mailbox: Mailbox) -> None:
     """Form the box's threads again under its current setting."""
     ThreadRepository(session).drop_all(mailbox.id)
+    users = AccountRepository(session).user_emails(mailbox.account_id)
     for email in EmailRepository(session).of_mailbox(mailbox.id):
         if not email.counterpart and email.raw:  # stored before threads existed
             message = parse_message(email.raw)
-            email.counterpart = counterpart_of(session, mailbox, email.folder, message)
+            email.counterpart = counterpart_of(mailbox, users, email.folder, message)
         place_in_thread(session, mailbox, email)
 
 
