@@ -18,6 +18,8 @@ from crmmail.connector.credentials import SecretKeyMissing, load_key_ring
 from crmmail.connector.schedule import Schedule
 from crmmail.connector.scheduler import SyncScheduler
 from crmmail.errors import CrmmailError
+from crmmail.ops.http import OpsServer
+from crmmail.ops.metrics import Metrics
 from crmmail.processor.worker import Worker
 from crmmail.services.deleted import purge_deleted
 from crmmail.smtpd.handler import IntakeHandler
@@ -33,7 +35,13 @@ PURGE_INTERVAL = 3600.0  # seconds
 async def serve(db: Database, settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     worker = Worker(db, settings)
-    handler = IntakeHandler(db, settings, on_spooled=worker.wakeup.set)
+    metrics = Metrics(db)
+
+    def spooled() -> None:
+        metrics.accepted.inc()
+        worker.wakeup.set()
+
+    handler = IntakeHandler(db, settings, on_spooled=spooled)
     try:
         listener = await start_smtp_server(
             handler, settings, settings.smtp_host, settings.smtp_port
@@ -44,6 +52,8 @@ async def serve(db: Database, settings: Settings) -> None:
             f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {reason}"
         ) from None
     stop = threading.Event()
+    ready = threading.Event()
+    ops = _ops_server(settings, metrics, ready)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -65,15 +75,38 @@ async def serve(db: Database, settings: Settings) -> None:
             f"{', '.join(settings.smart_domains)} (Ctrl-C stops)",
             flush=True,
         )
+        if ops is not None:
+            ops.start()
+            http_host, http_port = ops.address
+            print(
+                f"crmmail: HTTP on {http_host}:{http_port} (/healthz /readyz /metrics)", flush=True
+            )
+        ready.set()
         await stopping.wait()
     finally:
+        ready.clear()  # not ready first: load balancers stop sending new connections
         log.info("stopping: no new connections; finishing DATA in progress and the message in hand")
         await listener.shut_down(settings.shutdown_grace)
         stop.set()
         worker.wakeup.set()
         for thread in threads:
             await asyncio.to_thread(thread.join)
+        if ops is not None:
+            ops.stop()
     print("crmmail: stopped", flush=True)
+
+
+def _ops_server(settings: Settings, metrics: Metrics, ready: threading.Event) -> OpsServer | None:
+    """The health and metrics endpoint, when ``CRMMAIL_HTTP_PORT`` (``--http-port``) is set."""
+    if settings.http_port is None:
+        return None
+    try:
+        return OpsServer(settings.http_host, settings.http_port, metrics, ready.is_set)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise CrmmailError(
+            f"cannot listen on {settings.http_host}:{settings.http_port}: {reason}"
+        ) from None
 
 
 def purge_deleted_hourly(db: Database, stop: threading.Event) -> None:

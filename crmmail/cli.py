@@ -403,13 +403,24 @@ def inbound_retry(ctx: Context, inbound_id: int, as_json: bool) -> None:
 @cli.command()
 @click.option("--smtp-host", help="Overrides CRMMAIL_SMTP_HOST.")
 @click.option("--smtp-port", type=click.IntRange(0, 65535), help="Overrides CRMMAIL_SMTP_PORT.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help="Serve /healthz, /readyz and /metrics here (overrides CRMMAIL_HTTP_PORT).",
+)
 @pass_context
-def serve(ctx: Context, smtp_host: str | None, smtp_port: int | None) -> None:
-    """Run the SMTP listener and the worker until Ctrl-C or SIGTERM."""
+def serve(
+    ctx: Context, smtp_host: str | None, smtp_port: int | None, http_port: int | None
+) -> None:
+    """Run the SMTP listener, the worker and the mailbox syncs until Ctrl-C or SIGTERM."""
     settings = ctx.settings.model_copy(
         update={
             key: value
-            for key, value in (("smtp_host", smtp_host), ("smtp_port", smtp_port))
+            for key, value in (
+                ("smtp_host", smtp_host),
+                ("smtp_port", smtp_port),
+                ("http_port", http_port),
+            )
             if value is not None
         }
     )

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     smtp_hostname: str = "crmmail.localhost"
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(default=None, ge=0, le=65535)  # health and metrics; off if unset
     max_message_size: int = Field(default=DEFAULT_MAX_MESSAGE_SIZE, gt=0)
     max_recipients: int = Field(default=100, gt=0)
     smtp_timeout: float = Field(default=300.0, gt=0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.base import utcnow
@@ -229,6 +229,13 @@ class InboundRepository:
         message.lease_until = None
         message.claim_token = None
         return message
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many spooled messages are in each status (all accounts)."""
+        rows = self.session.execute(
+            select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
+        )
+        return {status: int(count) for status, count in rows}
 
     def list_for_account(self, account_id: int) -> list[InboundMessage]:
         return list(

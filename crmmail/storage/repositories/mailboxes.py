@@ -3,7 +3,7 @@
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import (
@@ -45,6 +45,11 @@ class MailboxRepository:
             .order_by(Mailbox.id)
         )
         return [(mailbox, owner) for mailbox, owner in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many mailboxes are in each status (all accounts)."""
+        rows = self.session.execute(select(Mailbox.status, func.count()).group_by(Mailbox.status))
+        return {status: int(count) for status, count in rows}
 
     def credential(self, mailbox_id: int) -> MailboxCredential | None:
         return self.session.get(MailboxCredential, mailbox_id)

@@ -1,0 +1,1 @@
+"""Operations: the health and metrics HTTP endpoint of ``crmmail serve``."""
