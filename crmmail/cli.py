@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from crmmail import dnscheck
 from crmmail.app import serve as serve_forever
 from crmmail.config import Settings
 from crmmail.connector.credentials import ensure_key_file, load_key_ring
@@ -894,3 +895,27 @@ def template_render(
     """Show a template filled in for a contact (and lead)."""
     data = ctx.run(lambda s: templates.render(s, slug, name, contact_id, lead_id, as_user))
     emit(data, as_json, lambda d: f"Subject: {d['subject']}\n\n{d['text']}")
+
+
+@cli.command("dns-check")
+@click.argument("domain")
+@click.option(
+    "--mx", "mx_hosts", multiple=True, required=True, metavar="HOST", help="Your crmmail MX host."
+)
+@click.option(
+    "--nameserver", "nameservers", multiple=True, metavar="IP[:PORT]", help="Ask this resolver."
+)
+@json_option
+def dns_check(
+    domain: str, mx_hosts: tuple[str, ...], nameservers: tuple[str, ...], as_json: bool
+) -> None:
+    """Check the MX, SPF and DMARC records a smart domain needs; exit 1 on an error."""
+    report = dnscheck.check_domain(domain, mx_hosts, dnscheck.make_resolver(nameservers))
+    findings = [{"level": f.level, "what": f.what, "detail": f.detail} for f in report.findings]
+    emit(
+        {"domain": report.domain, "ok": report.ok, "findings": findings},
+        as_json,
+        lambda d: "\n".join(f"{f['level']:5}  {f['what']}: {f['detail']}" for f in findings),
+    )
+    if not report.ok:
+        sys.exit(1)
