@@ -10,6 +10,7 @@ internal detail: a temporary failure makes the sending MTA retry, which "never l
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from typing import Protocol
 from weakref import WeakKeyDictionary
@@ -26,10 +27,24 @@ from crmmail.storage.text import clean_text
 
 log = logging.getLogger(__name__)
 
+# aiosmtpd passes a bare CR, TAB, ESC, DEL... through in HELO and MAIL FROM (only LF ends a
+# command line). Stored envelope text is listed to users and may be written into headers, so
+# each control character is replaced by U+FFFD: visible, and never a line break.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
 REFUSAL_REPLIES = {
     Refusal.UNKNOWN_ADDRESS: replies.UNKNOWN_ADDRESS,
     Refusal.RELAY_DENIED: replies.RELAY_DENIED,
 }
+
+
+def envelope_text(value: str) -> str:
+    """Envelope text made safe to store: ``clean_text`` (NUL dropped), then no control left.
+
+    >>> envelope_text("bad\\rhelo\\x00\\x1b[0m") == "bad\\ufffdhelo\\ufffd[0m"
+    True
+    """
+    return _CONTROL_CHARACTER.sub("\ufffd", clean_text(value))
 
 
 class SmtpHooks(Protocol):
@@ -122,9 +137,9 @@ class IntakeHandler:
             SpoolEntry(
                 account_id=account_id,
                 peer=clean_text(peer_text)[:300],
-                helo=clean_text(session.host_name or "")[:300],
-                mail_from=clean_text(envelope.mail_from or ""),
-                rcpt_tos=[clean_text(address) for address in addresses],
+                helo=envelope_text(session.host_name or "")[:300],
+                mail_from=envelope_text(envelope.mail_from or ""),
+                rcpt_tos=[envelope_text(address) for address in addresses],
                 raw=raw,
             )
             for account_id, addresses in by_account.items()
