@@ -16,7 +16,9 @@ from crmmail.storage.models import InboundMessage
 from tests.faults import fail_inserts, heal
 from tests.intake import message, running_intake, send, wire_bytes
 
-# aiosmtpd itself refuses source routes before our handler sees them.
+# What smtplib makes of a source-routed address (``<@relay.test>``: it quotes only the route)
+# is malformed for aiosmtpd. A real source route over a raw socket is stripped by aiosmtpd and
+# delivered to our own address (RFC 5321 appendix C): see tests/smtpd/test_hostile.py.
 AIOSMTPD_MALFORMED = "553 5.1.3 Error: malformed address"
 
 
