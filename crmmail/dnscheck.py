@@ -193,12 +193,22 @@ def _check_host_address(report: DnsReport, host: str, resolver: dns.resolver.Res
     report.add("error", what, f"does not resolve: {reason}")
 
 
-def _check_spf(report: DnsReport, domain: str, resolver: dns.resolver.Resolver) -> None:
-    answer = _lookup(resolver, domain, "TXT")
+def _policy_records(
+    report: DnsReport, what: str, name: str, prefix: str, resolver: dns.resolver.Resolver
+) -> list[str] | None:
+    """The TXT records at ``name`` that start with ``prefix``; ``None`` (and an error) if DNS
+    failed."""
+    answer = _lookup(resolver, name, "TXT")
     if answer.failure is not None:
-        report.add("error", "SPF", answer.failure)
+        report.add("error", what, answer.failure)
+        return None
+    return [text for text in _texts(answer) if _starts_record(text, prefix)]
+
+
+def _check_spf(report: DnsReport, domain: str, resolver: dns.resolver.Resolver) -> None:
+    records = _policy_records(report, "SPF", domain, SPF_PREFIX, resolver)
+    if records is None:
         return
-    records = [text for text in _texts(answer) if _starts_record(text, SPF_PREFIX)]
     if not records:
         report.add("warn", "SPF", f'no SPF record; publish "{RECOMMENDED_SPF}" (receive only)')
     elif len(records) > 1:
@@ -236,11 +246,9 @@ def _judge_spf(record: str) -> tuple[Level, str]:
 
 def _check_dmarc(report: DnsReport, domain: str, resolver: dns.resolver.Resolver) -> None:
     name = f"{DMARC_LABEL}.{domain}"
-    answer = _lookup(resolver, name, "TXT")
-    if answer.failure is not None:
-        report.add("error", "DMARC", answer.failure)
+    records = _policy_records(report, "DMARC", name, DMARC_PREFIX, resolver)
+    if records is None:
         return
-    records = [text for text in _texts(answer) if _starts_record(text, DMARC_PREFIX)]
     if not records:
         report.add("warn", "DMARC", f'no DMARC record at {name}; publish "{RECOMMENDED_DMARC}"')
     elif len(records) > 1:
