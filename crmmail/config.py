@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     http_port: int | None = Field(default=None, ge=0, le=65535)  # health and metrics; off if unset
     max_message_size: int = Field(default=DEFAULT_MAX_MESSAGE_SIZE, gt=0)
     max_recipients: int = Field(default=100, gt=0)
+    max_connections: int = Field(default=500, gt=0)  # SMTP sessions at once, in all
+    max_connections_per_ip: int = Field(default=20, gt=0)  # SMTP sessions at once, per client IP
     smtp_timeout: float = Field(default=300.0, gt=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
     storage_timeout: float = Field(default=30.0, gt=0)

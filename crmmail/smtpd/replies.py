@@ -7,3 +7,4 @@ RELAY_DENIED = "550 5.7.1 Relaying denied: we only accept mail for our own addre
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TEMPORARY_FAILURE = "451 4.3.0 Temporary local problem, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, please try again later"

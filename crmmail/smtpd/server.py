@@ -1,5 +1,8 @@
 """The SMTP listener: aiosmtpd's protocol with our handler and limits, and its clean shutdown.
 
+Connections beyond ``CRMMAIL_MAX_CONNECTIONS`` in all, or ``CRMMAIL_MAX_CONNECTIONS_PER_IP`` from
+one client address, are answered ``421`` instead of the greeting and closed.
+
 Shutting down (SIGTERM) closes the listening socket, answers ``421`` to idle sessions and
 closes them, and lets every session that is inside DATA finish it (its message is committed and
 answered as usual) before it too gets ``421``. Sessions still in DATA when the grace period ends
@@ -24,11 +27,20 @@ DRAIN_POLL = 0.05  # seconds between looks at the sessions while shutting down
 
 
 class Sessions:
-    """The open SMTP sessions of a listener, and whether it is shutting down."""
+    """The open SMTP sessions of a listener, its connection limits, whether it is shutting down."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_total: int, max_per_ip: int) -> None:
         self.open: set[IntakeSMTP] = set()
         self.draining = False
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+
+    def admits(self, peer_ip: str) -> bool:
+        """Whether one more session (from ``peer_ip``) stays within the limits."""
+        if len(self.open) >= self.max_total:
+            return False
+        from_peer = sum(1 for session in self.open if session.peer_ip == peer_ip)
+        return from_peer < self.max_per_ip
 
 
 class IntakeSMTP(SMTP):
@@ -40,10 +52,26 @@ class IntakeSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.sessions = sessions
         self.in_data = False
+        self.peer_ip = ""
+        self.refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = str(peer[0]) if peer else ""
+        self.refused = not self.sessions.admits(self.peer_ip)
         super().connection_made(transport)
-        self.sessions.open.add(self)
+        if not self.refused:
+            self.sessions.open.add(self)
+
+    async def _handle_client(self) -> None:
+        # aiosmtpd's session loop (it sends the 220 greeting first). Over a connection limit the
+        # client gets 421 instead of the greeting (RFC 5321 3.1) and the connection is closed.
+        if self.refused:
+            await self.push(replies.TOO_MANY_CONNECTIONS)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
 
     def connection_lost(self, error: Exception | None) -> None:
         self.sessions.open.discard(self)
@@ -100,7 +128,7 @@ async def start_smtp_server(
 ) -> SmtpListener:
     """Listen on ``host:port``; SIZE is advertised and enforced (``552``) by aiosmtpd."""
     loop = asyncio.get_running_loop()
-    sessions = Sessions()
+    sessions = Sessions(settings.max_connections, settings.max_connections_per_ip)
 
     def protocol() -> SMTP:
         return IntakeSMTP(
