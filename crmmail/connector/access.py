@@ -26,6 +26,10 @@ class MailboxAccess:
     smtp: Endpoint
     sent_folder: str | None
 
+    @property
+    def server(self) -> ServerSettings:
+        return ServerSettings(self.imap, self.smtp, "stored")
+
 
 def secret_owner(mailbox_id: int) -> str:
     """Whom a box's sealed password belongs to."""

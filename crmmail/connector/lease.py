@@ -6,6 +6,7 @@ A sync in progress holds the lease for a while; callers wait a bounded time for 
 import time
 from datetime import timedelta
 
+from crmmail.config import Settings
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -13,9 +14,10 @@ from crmmail.storage.repositories.mailboxes import MailboxRepository
 POLL = 0.2  # seconds between two tries
 
 
-def take_box(db: Database, mailbox_id: int, lease: timedelta, wait: float) -> str | None:
-    """The lease token, or ``None`` if a sync still holds the box after ``wait`` seconds."""
-    deadline = time.monotonic() + wait
+def take_box(db: Database, mailbox_id: int, settings: Settings) -> str | None:
+    """The lease token, or ``None`` if a sync still holds the box after ``mail_timeout`` s."""
+    lease = timedelta(seconds=settings.lease_seconds)
+    deadline = time.monotonic() + settings.mail_timeout
     while True:
         with db.transaction() as session:
             claimed = MailboxRepository(session).claim(mailbox_id, utcnow(), lease)

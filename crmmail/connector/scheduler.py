@@ -18,7 +18,6 @@ from typing import Any
 from crmmail.config import Settings
 from crmmail.connector.access import MailboxAccess, mailbox_access
 from crmmail.connector.credentials import KeyRing, SecretUnreadable
-from crmmail.connector.endpoints import ServerSettings
 from crmmail.connector.errors import AuthFailed, MailSettingsRefused, Permanent, Transient
 from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
@@ -131,10 +130,7 @@ class SyncScheduler:
         report = SyncReport()
         try:
             access = self._access(mailbox_id, token)
-            check_server_settings(
-                ServerSettings(access.imap, access.smtp, "stored"),
-                self.settings.allow_private_mail_hosts,
-            )
+            check_server_settings(access.server, self.settings.allow_private_mail_hosts)
             context = client_context(self.settings)
             with imap_session(
                 access.imap, access.username, access.password, context, self.settings.mail_timeout

@@ -5,7 +5,6 @@ unavailable, with a message saying why.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -59,7 +58,7 @@ def get_attachment(
             raise AttachmentUnavailable(f"attachment {attachment_id} is unavailable: no mailbox")
         access = mailbox_access(mailbox, credential, keys)
         folder_name = state.name
-    token = take_box(db, where.mailbox_id, timedelta(seconds=settings.lease_seconds), 30.0)
+    token = take_box(db, where.mailbox_id, settings)
     if token is None:
         raise UserInputError(f"mailbox {where.mailbox_id} is being synced right now: try again")
     try:

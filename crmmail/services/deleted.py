@@ -58,18 +58,9 @@ def purge_deleted(session: Session, now: datetime) -> int:
     due = emails.deleted_before(now - KEEP_DELETED)
     NoteRepository(session).remove_content([email.id for email in due])
     for email in due:
-        tombstone(email)
-        emails.forget_attachments(email.id)
+        emails.tombstone(email)
     session.flush()
     return len(due)
-
-
-def tombstone(email: Email) -> None:
-    """Keep only what stops a sync from importing the message again (box, folder, key)."""
-    email.purged = True
-    email.raw = b""
-    email.size = 0
-    email.subject = email.from_addr = email.to_addrs = email.cc_addrs = ""
 
 
 def _email(session: Session, email_id: int) -> Email:

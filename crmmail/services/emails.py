@@ -2,7 +2,6 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,7 +12,6 @@ from crmmail.connector.access import MailboxAccess, mailbox_access
 from crmmail.connector.capture import Incoming, Placement, capture
 from crmmail.connector.compose import Draft, compose, refuse_line_breaks
 from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.endpoints import ServerSettings
 from crmmail.connector.errors import AuthFailed, ConnectorError
 from crmmail.connector.folders import find_sent
 from crmmail.connector.hosts import check_server_settings
@@ -92,9 +90,7 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
     message = compose(draft, utcnow(), settings.smart_domains)
     raw = message.as_bytes()
     message_id = str(message["Message-ID"]).strip().strip("<>")
-    check_server_settings(
-        ServerSettings(access.imap, access.smtp, "stored"), settings.allow_private_mail_hosts
-    )
+    check_server_settings(access.server, settings.allow_private_mail_hosts)
     try:
         submit(
             access.smtp,
@@ -195,8 +191,7 @@ def _file_sent_copy(
     ``pending``, and the sync does it later.
     """
     try:
-        lease = timedelta(seconds=settings.lease_seconds)
-        token = take_box(db, access.id, lease, settings.mail_timeout)
+        token = take_box(db, access.id, settings)
     except SQLAlchemyError:
         log.exception("mailbox %s: could not take the box to file a Sent copy", access.id)
         return SentCopy.PENDING
@@ -225,7 +220,3 @@ def _release(db: Database, mailbox_id: int, token: str) -> None:
         give_back(db, mailbox_id, token)
     except SQLAlchemyError:  # the lease runs out by itself
         log.exception("mailbox %s: could not give the box back", mailbox_id)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

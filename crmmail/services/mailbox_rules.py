@@ -1,7 +1,6 @@
 """Change a connected box's settings (threads, personal or shared, sharing) and disconnect it."""
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,7 +10,6 @@ from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.connector.lease import take_box
 from crmmail.errors import NotFound, UserInputError
 from crmmail.processor.message import parse_message
-from crmmail.services.deleted import tombstone
 from crmmail.services.mailboxes import describe_mailbox
 from crmmail.services.visibility import (
     PermissionDenied,
@@ -78,7 +76,7 @@ def disconnect_mailbox(
     """
     with db.read() as session:
         _managed(session, mailbox_id, as_user, may_disconnect)
-    token = take_box(db, mailbox_id, timedelta(seconds=settings.lease_seconds), 30.0)
+    token = take_box(db, mailbox_id, settings)
     if token is None:
         raise UserInputError(f"mailbox {mailbox_id} is being synced right now: try again")
     with db.transaction() as session:
@@ -105,8 +103,7 @@ def _delete_emails(session: Session, mailbox: Mailbox) -> None:
     NoteRepository(session).remove_content([email.id for email in box_emails])
     for email in box_emails:
         if email.deleted_at is not None or email.purged:
-            tombstone(email)
-            emails.forget_attachments(email.id)
+            emails.tombstone(email)
     emails.delete_listed_of_mailbox(mailbox.id)
     ThreadRepository(session).drop_all(mailbox.id)
 

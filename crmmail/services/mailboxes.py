@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -210,8 +210,7 @@ def change_password(
         server = server_settings(mailbox)
         username, sent_folder = mailbox.username, mailbox.sent_folder
     check_server_settings(server, settings.allow_private_mail_hosts)
-    lease = timedelta(seconds=settings.lease_seconds)
-    token = take_box(db, mailbox_id, lease, settings.mail_timeout)
+    token = take_box(db, mailbox_id, settings)
     if token is None:
         raise UserInputError(
             f"mailbox {mailbox_id} is being synced right now: try again in a minute;"

@@ -171,8 +171,14 @@ class EmailRepository:
     def attachment(self, attachment_id: int) -> EmailAttachment | None:
         return self.session.get(EmailAttachment, attachment_id)
 
-    def forget_attachments(self, email_id: int) -> None:
-        self.session.execute(delete(EmailAttachment).where(EmailAttachment.email_id == email_id))
+    def tombstone(self, email: Email) -> None:
+        """Remove an email's content for good, keeping only what stops a sync from importing
+        the message again (box, folder, message key)."""
+        email.purged = True
+        email.raw = b""
+        email.size = 0
+        email.subject = email.from_addr = email.to_addrs = email.cc_addrs = ""
+        self.session.execute(delete(EmailAttachment).where(EmailAttachment.email_id == email.id))
 
     def contact_ids(self, email_ids: list[int]) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {email_id: [] for email_id in email_ids}
