@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.processor.message import ParsedMessage, parse_message
-from crmmail.processor.notes import Card, format_mailboxes, put_on_card
+from crmmail.processor.notes import cards_of, format_mailboxes, put_on_card
 from crmmail.processor.steps.dedupe import message_key
 from crmmail.processor.steps.participants import participants_of
-from crmmail.storage.models import Email, EmailAttachment, EntityType, Mailbox
+from crmmail.storage.models import Email, EmailAttachment, Mailbox
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.emails import EmailRepository
@@ -71,16 +71,32 @@ class Incoming:
         return cls(raw, sha256, message, message_key(message.message_id, sha256))
 
 
+@dataclass(frozen=True)
+class Destination:
+    """The box messages are captured into and its account's users, read once per transaction."""
+
+    mailbox: Mailbox
+    users: set[str]
+
+    @classmethod
+    def load(cls, session: Session, mailbox_id: int) -> "Destination":
+        mailbox = session.get(Mailbox, mailbox_id)
+        if mailbox is None:
+            raise LookupError(f"mailbox {mailbox_id} vanished")
+        return cls(mailbox, AccountRepository(session).user_emails(mailbox.account_id))
+
+
 def capture(
-    session: Session, placement: Placement, incoming: Incoming, smart_domains: tuple[str, ...]
+    session: Session,
+    destination: Destination,
+    placement: Placement,
+    incoming: Incoming,
+    smart_domains: tuple[str, ...],
 ) -> tuple[Captured, int]:
     """Store a message once per box and folder and link it; returns what happened and its id."""
     raw, sha256, message, key = incoming.raw, incoming.sha256, incoming.message, incoming.key
+    mailbox, users = destination.mailbox, destination.users
     emails = EmailRepository(session)
-    mailbox = session.get(Mailbox, placement.mailbox_id)
-    if mailbox is None:
-        raise LookupError(f"mailbox {placement.mailbox_id} vanished")
-    users = AccountRepository(session).user_emails(mailbox.account_id)
     known = emails.find(placement.mailbox_id, placement.folder, key)
     if known is not None:
         if known.thread_id is None and not known.purged:  # stored before threads existed
@@ -189,10 +205,5 @@ def _put_on_cards(
     session: Session, email: Email, message: ParsedMessage, crm: CrmRepository, contacts: list[int]
 ) -> None:
     notes = NoteRepository(session)
-    cards = [Card(email.account_id, EntityType.CONTACT, cid) for cid in contacts]
-    cards += [Card(email.account_id, EntityType.LEAD, lid) for lid in crm.open_leads_of(contacts)]
-    cards += [
-        Card(email.account_id, EntityType.CUSTOMER, cid) for cid in crm.customers_of(contacts)
-    ]
-    for card in cards:
+    for card in cards_of(crm, contacts):
         put_on_card(notes, card, message, email.message_key, email_id=email.id)

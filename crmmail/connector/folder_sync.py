@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from crmmail.connector.capture import Captured, Incoming, Placement, capture
+from crmmail.connector.capture import Captured, Destination, Incoming, Placement, capture
 from crmmail.connector.errors import Transient
 from crmmail.connector.imap import FetchedMessage, FolderStatus, ImapSession
 from crmmail.connector.sent_copy import ensure_sent_copy
@@ -144,12 +144,13 @@ class FolderSync:
         report = self.box.report
         parsed = [(message.uid, Incoming.parse(message.raw)) for message in fetched]
         with self.box.transaction() as boxes:
+            destination = Destination.load(boxes.session, access.id)
             for uid, incoming in parsed:
                 placement = Placement(
                     access.account_id, access.id, self.role.value, self.uidvalidity, uid
                 )
                 outcome, _ = capture(
-                    boxes.session, placement, incoming, self.box.settings.smart_domains
+                    boxes.session, destination, placement, incoming, self.box.settings.smart_domains
                 )
                 report.bytes_fetched += len(incoming.raw)
                 if outcome is Captured.NEW:

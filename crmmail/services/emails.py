@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
 from crmmail.connector.access import MailboxAccess, mailbox_access
-from crmmail.connector.capture import Incoming, Placement, capture
+from crmmail.connector.capture import Destination, Incoming, Placement, capture
 from crmmail.connector.compose import Draft, compose, refuse_line_breaks
 from crmmail.connector.credentials import load_key_ring
 from crmmail.connector.errors import AuthFailed, ConnectorError
@@ -112,6 +112,7 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
         with db.transaction() as session:
             _, email_id = capture(
                 session,
+                Destination.load(session, access.id),
                 Placement(access.account_id, access.id, FolderRole.SENT.value),
                 incoming,
                 settings.smart_domains,

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from crmmail.cli import cli as crmmail_cli
 from crmmail.config import Settings
-from crmmail.connector.capture import Incoming, Placement, capture
+from crmmail.connector.capture import Destination, Incoming, Placement, capture
 from crmmail.services import accounts, crm
 from crmmail.storage.database import Database
 from crmmail.storage.models import Mailbox
@@ -73,6 +73,7 @@ def world(db: Database, settings: Settings, database_url: str) -> tuple[Cli, int
         ids = [
             capture(
                 session,
+                Destination.load(session, box.id),
                 Placement(account.id, box.id, folder, 1, uid),
                 Incoming.parse(mail(subject, sender=sender, to=to)),
                 domains,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from crmmail.connector.capture import Incoming, Placement, capture
+from crmmail.connector.capture import Destination, Incoming, Placement, capture
 from crmmail.errors import NotFound
 from crmmail.services import accounts, crm, mail_views
 from crmmail.services.visibility import PermissionDenied
@@ -91,6 +91,7 @@ def _arrange(
         mailbox = _mailbox(session, account.id, owner, box, shared_with_admin)
         _, email_id = capture(
             session,
+            Destination.load(session, mailbox.id),
             Placement(account.id, mailbox.id, "inbox", 1, 1),
             Incoming.parse(mail("Quote", to=owner)),
             smart_domains,
