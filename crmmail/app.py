@@ -9,13 +9,11 @@ Messages answered ``250`` are in the spool.
 import asyncio
 import logging
 import os
-import random
 import signal
 import threading
 
 from crmmail.config import Settings
-from crmmail.connector.credentials import SecretKeyMissing, load_key_ring
-from crmmail.connector.schedule import Schedule
+from crmmail.connector.credentials import SecretKeyMissing
 from crmmail.connector.scheduler import SyncScheduler
 from crmmail.errors import CrmmailError
 from crmmail.ops.http import OpsServer
@@ -126,9 +124,7 @@ def purge_deleted_hourly(db: Database, stop: threading.Event) -> None:
 def _mailbox_scheduler(db: Database, settings: Settings) -> SyncScheduler | None:
     """The sync scheduler, or ``None`` (with a warning) when no key opens mailbox passwords."""
     try:
-        keys = load_key_ring(settings)
+        return SyncScheduler.from_settings(db, settings)
     except SecretKeyMissing as error:
         log.warning("mailbox sync is off: %s", error)
         return None
-    schedule = Schedule(settings.sync_interval_min, settings.sync_interval_max, random.Random())
-    return SyncScheduler(db, settings, keys, schedule, utcnow)

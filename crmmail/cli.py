@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import random
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,8 +22,7 @@ from sqlalchemy.orm import Session
 from crmmail import dnscheck
 from crmmail.app import serve as serve_forever
 from crmmail.config import Settings
-from crmmail.connector.credentials import ensure_key_file, load_key_ring
-from crmmail.connector.schedule import Schedule
+from crmmail.connector.credentials import ensure_key_file
 from crmmail.connector.scheduler import SyncResult, SyncScheduler
 from crmmail.errors import CrmmailError, UserInputError
 from crmmail.processor.worker import Worker
@@ -447,12 +445,7 @@ def process(ctx: Context, until_idle: bool, as_json: bool) -> None:
 
 def sync_scheduler(ctx: Context) -> SyncScheduler:
     """The scheduler over this command's database, key ring and a time-seeded jitter."""
-    schedule = Schedule(
-        ctx.settings.sync_interval_min, ctx.settings.sync_interval_max, random.Random()
-    )
-    return SyncScheduler(
-        ctx.database(), ctx.settings, load_key_ring(ctx.settings), schedule, utcnow
-    )
+    return SyncScheduler.from_settings(ctx.database(), ctx.settings)
 
 
 def _sync_text(result: SyncResult) -> str:

@@ -8,6 +8,7 @@ box's sync is logged and handled like a transient failure: the other boxes go on
 """
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from crmmail.config import Settings
 from crmmail.connector.access import MailboxAccess, mailbox_access
-from crmmail.connector.credentials import KeyRing, SecretUnreadable
+from crmmail.connector.credentials import KeyRing, SecretUnreadable, load_key_ring
 from crmmail.connector.errors import AuthFailed, MailSettingsRefused, Permanent, Transient
 from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
@@ -25,6 +26,7 @@ from crmmail.connector.schedule import Schedule
 from crmmail.connector.sync import MailboxSync, SyncInterrupted, SyncReport
 from crmmail.connector.tls import client_context
 from crmmail.errors import NotFound, UserInputError
+from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.models import MailboxStatus
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -71,6 +73,16 @@ class SyncScheduler:
         self.clock = clock
         self.lease = timedelta(seconds=settings.lease_seconds)
         self.stop = threading.Event()
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: Settings, rng: random.Random | None = None
+    ) -> "SyncScheduler":
+        """The scheduler with the settings' key ring and interval, on the real clock."""
+        schedule = Schedule(
+            settings.sync_interval_min, settings.sync_interval_max, rng or random.Random()
+        )
+        return cls(db, settings, load_key_ring(settings), schedule, utcnow)
 
     def sync_next(self) -> SyncResult | None:
         """Sync the box that is due first; ``None`` when none is due."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from crmmail.processor.context import MessageContext
 from crmmail.processor.message import Mailbox, ParsedMessage
 from crmmail.storage.models import Attachment, EntityType, Note
+from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.notes import NoteRepository
 
 NAME_SPECIALS = frozenset('()<>[]:;@\\,"')
@@ -29,6 +30,16 @@ class Card:
     account_id: int
     entity_type: EntityType
     entity_id: int
+
+
+def cards_of(crm: CrmRepository, contact_ids: list[int]) -> list[Card]:
+    """The cards an email to these contacts goes on: theirs, their open leads', customers'."""
+    account = crm.account_id
+    return [
+        *(Card(account, EntityType.CONTACT, cid) for cid in contact_ids),
+        *(Card(account, EntityType.LEAD, lid) for lid in crm.open_leads_of(contact_ids)),
+        *(Card(account, EntityType.CUSTOMER, cid) for cid in crm.customers_of(contact_ids)),
+    ]
 
 
 def put_on_card(

@@ -38,8 +38,7 @@ def set_mailbox(
     share_with_admin: bool | None = None,
 ) -> dict[str, Any]:
     """Change what was asked; switching threads on or off regroups the box's emails at once."""
-    mailbox = _managed(session, mailbox_id, as_user, may_change)
-    viewer = viewer_in(session, mailbox.account_id, as_user)
+    mailbox, viewer = _managed(session, mailbox_id, as_user, may_change)
     if kind is MailboxKind.SHARED:
         require_admin(viewer, "make a mailbox shared")
     if kind is not None:
@@ -80,7 +79,7 @@ def disconnect_mailbox(
     if token is None:
         raise UserInputError(f"mailbox {mailbox_id} is being synced right now: try again")
     with db.transaction() as session:
-        mailbox = _managed(session, mailbox_id, as_user, may_disconnect)
+        mailbox, _ = _managed(session, mailbox_id, as_user, may_disconnect)
         boxes = MailboxRepository(session)
         if delete_emails:
             _delete_emails(session, mailbox)
@@ -118,7 +117,8 @@ def describe_settings(session: Session, mailbox: Mailbox) -> dict[str, Any]:
 
 def _managed(
     session: Session, mailbox_id: int, as_user: str, allowed: Callable[[Viewer, Mailbox], bool]
-) -> Mailbox:
+) -> tuple[Mailbox, Viewer]:
+    """The box and the acting user, if ``allowed`` lets that user manage it."""
     mailbox = MailboxRepository(session).get(mailbox_id)
     if mailbox is None:
         raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
@@ -128,4 +128,4 @@ def _managed(
         if allowed is may_disconnect and mailbox.kind == MailboxKind.PERSONAL.value:
             who = "its owner or an admin"
         raise PermissionDenied(f"only {who} may do this to mailbox {mailbox_id}")
-    return mailbox
+    return mailbox, viewer

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from crmmail.config import Settings
-from crmmail.connector.credentials import load_key_ring, new_key
-from crmmail.connector.schedule import Schedule
+from crmmail.connector.credentials import new_key
 from crmmail.connector.scheduler import SyncResult, SyncScheduler
 from crmmail.services import accounts, crm, mail_views, mailboxes
 from crmmail.storage.base import utcnow
@@ -111,11 +110,9 @@ class PostOffice:
         return self.dovecot.append(self.email, folder, raw, internal_date=when)
 
     def scheduler(self, settings: Settings | None = None) -> SyncScheduler:
-        settings = settings or self.settings
-        schedule = Schedule(
-            settings.sync_interval_min, settings.sync_interval_max, random.Random(self.seed)
+        return SyncScheduler.from_settings(
+            self.db, settings or self.settings, random.Random(self.seed)
         )
-        return SyncScheduler(self.db, settings, load_key_ring(settings), schedule, utcnow)
 
     def sync(self, mailbox_id: int, settings: Settings | None = None) -> SyncResult:
         return self.scheduler(settings).sync_mailbox(mailbox_id)
