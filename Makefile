@@ -41,6 +41,8 @@ bench: $(VENV)/.installed-dev
 	scripts/ensure-test-services
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/mailbox_import.py
+	$(BIN)/python bench/parser_abuse.py --reference
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,15 +1,13 @@
 """``crmmail serve`` as a newcomer runs it: a real process, mail in over SMTP, a note out."""
 
-import os
-import re
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,55 +15,17 @@ import pytest
 from crmmail.services import crm, inbound
 from crmmail.storage.database import Database
 from tests.intake import message, send, wire_bytes
+from tests.serveproc import RawSmtp, ServeProcess, crmmail_argv, running_serve
 
-LISTENING = re.compile(r"SMTP on 127\.0\.0\.1:(\d+)")
-
-
-def crmmail_argv(database_url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "crmmail", "--database-url", database_url, *args]
-
-
-@contextmanager
-def start_serve(
-    database_url: str, tmp_path: Path, **env: str
-) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    process = subprocess.Popen(
-        crmmail_argv(database_url, "serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0"),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={
-            **os.environ,
-            # Far longer than any wait below: mail is processed because the intake wakes the
-            # worker, not because the worker happens to poll.
-            "CRMMAIL_WORKER_IDLE_POLL": "600",
-            "CRMMAIL_MAX_MESSAGE_SIZE": "123456",
-            "CRMMAIL_SMTP_PORT": "1",  # the --smtp-port flag wins over the environment
-            **env,
-        },
-    )
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    match = LISTENING.search(first_line)
-    assert match, f"unexpected start-up output: {first_line!r} {process.stderr}"
-    try:
-        yield process, int(match.group(1))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        process.stdout.close()
-        assert process.stderr is not None
-        process.stderr.close()
+MAX_MESSAGE_SIZE = "123456"
 
 
 @pytest.fixture
-def server(
-    database_url: str, acme: int, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    with start_serve(database_url, tmp_path) as started:
-        yield started
+def server(database_url: str, acme: int, tmp_path: Path) -> Iterator[ServeProcess]:
+    with running_serve(
+        database_url, tmp_path, env={"CRMMAIL_MAX_MESSAGE_SIZE": MAX_MESSAGE_SIZE}
+    ) as serve:
+        yield serve
 
 
 def wait_for_notes(db: Database, deadline_s: float = 30.0) -> list[dict[str, object]]:
@@ -80,22 +40,20 @@ def wait_for_notes(db: Database, deadline_s: float = 30.0) -> list[dict[str, obj
 
 
 def test_mail_sent_to_serve_becomes_a_note_and_sigterm_stops_it(
-    server: tuple[subprocess.Popen[str], int], db: Database
+    server: ServeProcess, db: Database
 ) -> None:
-    process, port = server
     with db.transaction() as session:
         crm.add_contact(session, "acme", "ann@example.com", "Ann", ("mail.localhost",))
-    with smtplib.SMTP("127.0.0.1", port) as client:
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
         client.ehlo()
-        assert client.esmtp_features["size"] == "123456"  # from CRMMAIL_MAX_MESSAGE_SIZE
-    send(port, message(), ["acme@mail.localhost"])
+        assert client.esmtp_features["size"] == MAX_MESSAGE_SIZE  # from CRMMAIL_MAX_MESSAGE_SIZE
+    send(server.port, message(), ["acme@mail.localhost"])
     [note] = wait_for_notes(db)
     assert note["subject"] == "Quote for 100 widgets"
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    assert process.stdout is not None and "crmmail: stopped" in process.stdout.read()
+    assert server.terminate() == 0
+    assert "crmmail: stopped" in server.output()
     with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
+        assert probe.connect_ex(("127.0.0.1", server.port)) != 0
 
 
 def test_serve_on_a_busy_port_is_one_clear_line(
@@ -118,51 +76,58 @@ def test_serve_on_a_busy_port_is_one_clear_line(
     assert result.stderr == expected
 
 
-class RawSmtp:
-    """A hand-driven SMTP client, to stop the server at exact points of a session."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.replies = self.sock.makefile("rb")
-        assert self.reply().startswith(b"220")
-
-    def reply(self) -> bytes:
-        lines = [self.replies.readline()]
-        while lines[-1][3:4] == b"-":
-            lines.append(self.replies.readline())
-        return lines[-1]
-
-    def command(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.replies.close()
-        self.sock.close()
-
-
-def test_sigterm_finishes_data_in_progress_and_says_421_to_idle_sessions(
-    server: tuple[subprocess.Popen[str], int], db: Database
-) -> None:
-    process, port = server
-    idle, busy = RawSmtp(port), RawSmtp(port)
+def readiness(http_port: int) -> int:
+    """The status of ``/readyz``."""
     try:
-        for client in (idle, busy):
-            assert client.command(b"EHLO client.test").startswith(b"250")
-        assert busy.command(b"MAIL FROM:<bob@corp.test>").startswith(b"250")
-        assert busy.command(b"RCPT TO:<acme+contact@mail.localhost>").startswith(b"250")
-        assert busy.command(b"DATA").startswith(b"354")
-        raw = wire_bytes(message(cc="acme+contact@mail.localhost"))
-        busy.sock.sendall(raw[:100])
-        process.send_signal(signal.SIGTERM)
-        assert idle.reply().startswith(b"421 ")  # told at once, while DATA goes on
-        busy.sock.sendall(raw[100:] + b".\r\n")
-        assert busy.reply().startswith(b"250 ")
-        assert busy.reply().startswith(b"421 ")
-    finally:
-        idle.close()
-        busy.close()
-    assert process.wait(timeout=30) == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_sigterm_not_ready_first_then_refuses_finishes_data_says_421_and_exits_0(
+    database_url: str, acme: int, tmp_path: Path, db: Database
+) -> None:
+    with running_serve(database_url, tmp_path, http_port=0) as serve:
+        assert serve.http_port is not None
+        assert readiness(serve.http_port) == 200
+        idle, busy = RawSmtp(serve.port), RawSmtp(serve.port)
+        try:
+            for client in (idle, busy):
+                assert client.command(b"EHLO client.test").startswith(b"250")
+            assert busy.command(b"MAIL FROM:<bob@corp.test>").startswith(b"250")
+            assert busy.command(b"RCPT TO:<acme+contact@mail.localhost>").startswith(b"250")
+            assert busy.command(b"DATA").startswith(b"354")
+            raw = wire_bytes(message(cc="acme+contact@mail.localhost"))
+            busy.sock.sendall(raw[:100])
+
+            serve.process.send_signal(signal.SIGTERM)
+            # 1. not ready: from the first moment new connections are refused, /readyz says 503
+            # (the HTTP port stays up while DATA in progress is finished).
+            deadline = time.monotonic() + 10
+            refused = False
+            while not refused and time.monotonic() < deadline:
+                refused = not accepts_connections(serve.port)
+                if refused:
+                    assert readiness(serve.http_port) == 503
+            # 2. new connections refused, while the process still finishes the DATA in progress
+            assert refused and serve.process.poll() is None
+            # 3. idle sessions are told 421 at once, while DATA goes on
+            assert idle.reply().startswith(b"421 ")
+            # 4. the DATA in progress is finished and answered 250, then 421
+            busy.sock.sendall(raw[100:] + b".\r\n")
+            assert busy.reply().startswith(b"250 ")
+            assert busy.reply().startswith(b"421 ")
+        finally:
+            idle.close()
+            busy.close()
+        # 5. exit code 0
+        assert serve.process.wait(timeout=30) == 0
     with db.transaction() as session:
         assert [row["rcpt_tos"] for row in inbound.list_inbound(session, "acme")] == [
             ["acme+contact@mail.localhost"]
@@ -172,16 +137,15 @@ def test_sigterm_finishes_data_in_progress_and_says_421_to_idle_sessions(
 def test_a_client_that_never_finishes_data_is_cut_after_the_grace_period(
     database_url: str, acme: int, tmp_path: Path, db: Database
 ) -> None:
-    with start_serve(database_url, tmp_path, CRMMAIL_SHUTDOWN_GRACE="1") as (process, port):
-        stalled = RawSmtp(port)
+    with running_serve(database_url, tmp_path, env={"CRMMAIL_SHUTDOWN_GRACE": "1"}) as serve:
+        stalled = RawSmtp(serve.port)
         try:
             assert stalled.command(b"EHLO client.test").startswith(b"250")
             assert stalled.command(b"MAIL FROM:<bob@corp.test>").startswith(b"250")
             assert stalled.command(b"RCPT TO:<acme@mail.localhost>").startswith(b"250")
             assert stalled.command(b"DATA").startswith(b"354")
             stalled.sock.sendall(b"Subject: never finished\r\n\r\npart of a body")
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
+            assert serve.terminate() == 0
             assert stalled.replies.readline() == b""  # cut, without a 250
         finally:
             stalled.close()

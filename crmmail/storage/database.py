@@ -5,13 +5,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmmail.errors import UserInputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_READONLY = 8  # the primary result code of "attempt to write a readonly database" and kin
 READ_ONLY_OPTION = "crmmail_read_only"
 # A PostgreSQL server that stops answering must turn into an error, not a hang: bounded connect,
 # TCP keepalives and user timeout for a dead peer, and a ceiling on any one statement.
@@ -48,6 +49,15 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # SQLite opens a file it may not write read-only, without a word, and that connection
+        # stays read-only once the file is writable again: treated as a lost connection, it is
+        # thrown away (the pool with it) and the next transaction opens a fresh one.
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == SQLITE_READONLY:
+            context.is_disconnect = True
 
 
 def make_engine(url: str) -> Engine:

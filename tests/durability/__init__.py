@@ -1,0 +1,1 @@
+"""Process-level fault tests: kills, a database that goes away, retries, scale-out."""
