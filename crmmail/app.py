@@ -32,14 +32,14 @@ PURGE_INTERVAL = 3600.0  # seconds
 
 async def serve(db: Database, settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
-    worker = Worker(db, settings)
     metrics = Metrics(db)
+    worker = Worker(db, settings, on_processed=metrics.message_processed)
 
     def spooled() -> None:
         metrics.accepted.inc()
         worker.wakeup.set()
 
-    handler = IntakeHandler(db, settings, on_spooled=spooled)
+    handler = IntakeHandler(db, settings, on_spooled=spooled, on_refused=metrics.message_refused)
     try:
         listener = await start_smtp_server(
             handler, settings, settings.smtp_host, settings.smtp_port

@@ -25,6 +25,7 @@ from crmmail.config import Settings
 from crmmail.connector.credentials import ensure_key_file
 from crmmail.connector.scheduler import SyncResult, SyncScheduler
 from crmmail.errors import CrmmailError, UserInputError
+from crmmail.logs import configure_logging
 from crmmail.processor.worker import Worker
 from crmmail.services import (
     accounts,
@@ -145,11 +146,6 @@ def main() -> None:
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """crmmail: the email side of a CRM."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
     try:
         settings = Settings()
         if database_url:
@@ -158,6 +154,7 @@ def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
         problem = error.errors()[0]
         name = "CRMMAIL_" + "_".join(str(part) for part in problem["loc"]).upper()
         _fail(f"invalid setting {name}: {problem['msg']}")
+    configure_logging(settings.log_format, logging.INFO if verbose else logging.WARNING)
     ctx.obj = Context(settings)
     ctx.call_on_close(ctx.obj.close)
     ctx.with_resource(_clear_errors())
@@ -233,6 +230,30 @@ def account_show(ctx: Context, slug: str, as_json: bool) -> None:
             [f"{d['slug']} ({d['name']})"]
             + [f"  {action:8} {address}" for action, address in d["smart_addresses"].items()]
         ),
+    )
+
+
+DMARC_OUTCOMES = {"accept": "accepted", "tag": "tagged", "quarantine": "quarantined"}
+
+
+@account.command("set")
+@click.argument("slug")
+@click.option(
+    "--dmarc-policy",
+    required=True,
+    type=click.Choice(list(DMARC_OUTCOMES)),
+    help="What mail failing DMARC does: accept, tag (default; shown on its notes) or "
+    "quarantine (acts on nothing, kept as ignored: dmarc_fail).",
+)
+@json_option
+@pass_context
+def account_set(ctx: Context, slug: str, dmarc_policy: str, as_json: bool) -> None:
+    """Change an account's settings."""
+    data = ctx.run(lambda s: accounts.set_dmarc_policy(s, slug, dmarc_policy))
+    emit(
+        data,
+        as_json,
+        lambda d: f"account {d['slug']}: mail failing DMARC is {DMARC_OUTCOMES[d['dmarc_policy']]}",
     )
 
 
@@ -407,9 +428,24 @@ def inbound_retry(ctx: Context, inbound_id: int, as_json: bool) -> None:
     type=click.IntRange(0, 65535),
     help="Serve /healthz, /readyz and /metrics here (overrides CRMMAIL_HTTP_PORT).",
 )
+@click.option(
+    "--tls-cert-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (chain) offered with STARTTLS (overrides CRMMAIL_TLS_CERT_FILE).",
+)
+@click.option(
+    "--tls-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of that certificate (overrides CRMMAIL_TLS_KEY_FILE).",
+)
 @pass_context
 def serve(
-    ctx: Context, smtp_host: str | None, smtp_port: int | None, http_port: int | None
+    ctx: Context,
+    smtp_host: str | None,
+    smtp_port: int | None,
+    http_port: int | None,
+    tls_cert_file: Path | None,
+    tls_key_file: Path | None,
 ) -> None:
     """Run the SMTP listener, the worker and the mailbox syncs until Ctrl-C or SIGTERM."""
     settings = ctx.settings.model_copy(
@@ -419,6 +455,8 @@ def serve(
                 ("smtp_host", smtp_host),
                 ("smtp_port", smtp_port),
                 ("http_port", http_port),
+                ("tls_cert_file", tls_cert_file),
+                ("tls_key_file", tls_key_file),
             )
             if value is not None
         }

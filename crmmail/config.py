@@ -1,7 +1,8 @@
 """Settings from the environment (prefix ``CRMMAIL_``), built once in the CLI and passed down."""
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMMAIL_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for production
     smart_domains: Annotated[tuple[str, ...], NoDecode] = ("mail.localhost",)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
@@ -27,6 +29,19 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=500, gt=0)  # SMTP sessions at once, in all
     max_connections_per_ip: int = Field(default=20, gt=0)  # SMTP sessions at once, per client IP
     smtp_timeout: float = Field(default=300.0, gt=0)
+    data_timeout: float = Field(default=600.0, gt=0)  # the whole DATA phase of one message
+    tls_cert_file: Path | None = None  # with tls_key_file: STARTTLS is offered (never required)
+    tls_key_file: Path | None = None
+    # Load balancers whose connections start with a PROXY protocol header (v2 or v1); empty: off.
+    proxy_protocol_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # Sender authentication (SPF, DKIM, DMARC, in the worker) skips clients in these networks:
+    # local submission, as OpenDMARC's IgnoreHosts. DNS goes to dns_servers (or the system's).
+    auth_ignore_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
+    # The loop guard: contacts and leads that mail from one From address may create per hour.
+    max_creations_per_sender_hour: int = Field(default=20, ge=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
     storage_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, gt=0)
@@ -55,6 +70,26 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("tls_cert_file", "tls_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("proxy_protocol_networks", "auth_ignore_networks", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            networks: list[IPv4Network | IPv6Network] = []
+            for part in value:
+                try:
+                    networks.append(ip_network(str(part), strict=False))
+                except ValueError:
+                    raise ValueError(f"not a network (CIDR): {part!r}") from None
+            return tuple(networks)
         return value
 
     @field_validator("smart_domains", mode="before")

@@ -10,15 +10,21 @@ from email.message import EmailMessage
 
 from crmmail.config import Settings
 from crmmail.smtpd.handler import IntakeHandler
+from crmmail.smtpd.refusals import RefusalObserver
 from crmmail.smtpd.server import start_smtp_server
 from crmmail.storage.database import Database
 
 
 @contextmanager
-def running_intake(db: Database, settings: Settings) -> Iterator[int]:
-    """The real intake listening on 127.0.0.1 (a free port), in a thread; yields the port."""
+def running_intake(
+    db: Database, settings: Settings, on_refused: RefusalObserver | None = None
+) -> Iterator[int]:
+    """The real intake listening on 127.0.0.1 (a free port), in a thread; yields the port.
+
+    ``on_refused`` is told every refusal's reason (from the loop's thread).
+    """
     loop = asyncio.new_event_loop()
-    handler = IntakeHandler(db, settings)
+    handler = IntakeHandler(db, settings, on_refused=on_refused)
     listener = loop.run_until_complete(start_smtp_server(handler, settings, "127.0.0.1", 0))
     port = listener.address[1]
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from crmmail.auth.results import SenderAuthentication
+from crmmail.config import Settings
 from crmmail.processor.message import Mailbox, ParsedMessage
 from crmmail.routing.address import Action, SmartAddress
 from crmmail.storage.models import EntityType
@@ -31,7 +33,10 @@ class MessageContext:
     session: Session
     inbound: ClaimedMessage
     smart_domains: tuple[str, ...]
+    settings: Settings | None = None  # None: no sender authentication, default loop guard
     parsed: ParsedMessage | None = None
+    authentication: SenderAuthentication | None = None  # None: not checked
+    remark: str | None = None  # why a finished message did less than asked (``loop_guard``)
     message_key: str | None = None
     addressed: list[SmartAddress] = field(default_factory=list)  # from the envelope
     actions: set[Action] = field(default_factory=set)
@@ -47,8 +52,15 @@ class MessageContext:
         return self.parsed
 
     @property
+    def sender(self) -> str:
+        """The message's From address (the first), or ``""``."""
+        return self.message.from_[0].address if self.message.from_ else ""
+
+    @property
     def crm(self) -> CrmRepository:
-        return CrmRepository(self.session, self.inbound.account_id)
+        """The account's cards; what it creates is marked as made by this message's sender."""
+        sender = self.sender if self.parsed is not None else None
+        return CrmRepository(self.session, self.inbound.account_id, source_sender=sender)
 
     @property
     def spool(self) -> InboundRepository:

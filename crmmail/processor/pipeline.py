@@ -1,8 +1,12 @@
 """The named pipeline a spooled message runs through, and the runner that decides its outcome.
 
 Steps raise ``Ignore`` to end a message as ``ignored`` with a reason, always before they write
-anything; anything else they raise is a failure: the transaction is rolled back and the worker
-counts an attempt.
+CRM data (``dmarc_policy`` keeps the authentication verdict on the spool row first); anything
+else they raise is a failure: the transaction is rolled back and the worker counts an attempt.
+
+``authenticate`` runs before the first step that touches the database, so its DNS queries never
+hold a transaction open. A step that did less than asked (the loop guard) leaves a ``remark``:
+it becomes the reason of a ``done`` message, and replaces ``no_match`` when nothing was left.
 """
 
 from dataclasses import dataclass
@@ -14,6 +18,8 @@ from crmmail.storage.models import InboundStatus
 SMART_ADDRESS_PIPELINE: tuple[str, ...] = (
     "parse",
     "classify",
+    "authenticate",
+    "dmarc_policy",
     "dedupe",
     "visibility",
     "participants",
@@ -40,5 +46,7 @@ def run_pipeline(
         for name in pipeline:
             STEPS[name](ctx)
     except Ignore as outcome:
+        if outcome.reason == "no_match" and ctx.remark:
+            return Outcome(InboundStatus.IGNORED, ctx.remark)
         return Outcome(InboundStatus.IGNORED, outcome.reason)
-    return Outcome(InboundStatus.DONE)
+    return Outcome(InboundStatus.DONE, ctx.remark)

@@ -4,10 +4,15 @@ Each message takes three short transactions: the claim (a lease, so a crashed wo
 is taken again), the pipeline with the final status, and, only if the pipeline raised, the
 failure record (back to the queue with a backoff, or ``dead`` after the last attempt). Parsing
 happens before the pipeline's transaction touches the database, so no lock is held meanwhile.
+
+Each outcome (``done``, ``ignored``, back to ``queued`` for a retry, ``dead``) and the seconds
+from the claim to it go to the optional ``on_processed`` callable (``serve`` feeds /metrics).
 """
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,10 +42,13 @@ class Worker:
         db: Database,
         settings: Settings,
         pipeline: tuple[str, ...] = SMART_ADDRESS_PIPELINE,
+        *,
+        on_processed: Callable[[InboundStatus, float], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.pipeline = pipeline
+        self.on_processed = on_processed
         self.wakeup = threading.Event()
 
     def process_next(self) -> bool:
@@ -51,21 +59,35 @@ class Worker:
             )
         if claimed is None:
             return False
+        started = time.monotonic()
+        about = {"inbound_id": claimed.id}  # every log line about the message names it
+        status: InboundStatus | None
         try:
-            self._process(claimed)
+            status = self._process(claimed)
         except LeaseLost:
-            log.warning("inbound %d: lease lost to another worker; left to it", claimed.id)
+            log.warning(
+                "inbound %d: lease lost to another worker; left to it", claimed.id, extra=about
+            )
+            status = None
         except Exception as error:
             log.exception(
-                "inbound %d: processing failed (attempt %d)", claimed.id, claimed.attempts
+                "inbound %d: processing failed (attempt %d)",
+                claimed.id,
+                claimed.attempts,
+                extra=about,
             )
-            self._record_failure(claimed, error)
+            status = self._record_failure(claimed, error)
+        if status is not None and self.on_processed is not None:
+            self.on_processed(status, time.monotonic() - started)
         return True
 
-    def _process(self, claimed: ClaimedMessage) -> None:
+    def _process(self, claimed: ClaimedMessage) -> InboundStatus:
         with self.db.transaction() as session:
             ctx = MessageContext(
-                session=session, inbound=claimed, smart_domains=self.settings.smart_domains
+                session=session,
+                inbound=claimed,
+                smart_domains=self.settings.smart_domains,
+                settings=self.settings,
             )
             outcome = run_pipeline(ctx, self.pipeline)
             message_id = ctx.parsed.message_id if ctx.parsed else None
@@ -79,20 +101,28 @@ class Worker:
             claimed.id,
             outcome.status.value,
             f" ({outcome.reason})" if outcome.reason else "",
+            extra={"inbound_id": claimed.id},
         )
+        return outcome.status
 
-    def _record_failure(self, claimed: ClaimedMessage, error: Exception) -> None:
+    def _record_failure(self, claimed: ClaimedMessage, error: Exception) -> InboundStatus | None:
         text = clean_text(f"{type(error).__name__}: {error}")[:MAX_ERROR_TEXT]
+        about = {"inbound_id": claimed.id}
         with self.db.transaction() as session:
             status = InboundRepository(session).record_failure(
                 claimed, text, self.settings.max_attempts, self.settings.retry_base_delay
             )
             if status is None:
                 log.warning(
-                    "inbound %d: lease lost to another worker; failure not recorded", claimed.id
+                    "inbound %d: lease lost to another worker; failure not recorded",
+                    claimed.id,
+                    extra=about,
                 )
             elif status is InboundStatus.DEAD:
-                log.error("inbound %d: dead after %d attempts", claimed.id, claimed.attempts)
+                log.error(
+                    "inbound %d: dead after %d attempts", claimed.id, claimed.attempts, extra=about
+                )
+        return status
 
     def run_until_idle(self) -> int:
         """Process every due message, then return how many were taken."""

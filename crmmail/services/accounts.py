@@ -1,4 +1,4 @@
-"""Account operations: create, rename, show (with smart addresses), add users."""
+"""Account operations: create, rename, show (with smart addresses), DMARC policy, add users."""
 
 from typing import Any
 
@@ -8,6 +8,7 @@ from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.routing.address import Action, format_address, is_our_domain
 from crmmail.services.validation import checked_email, checked_slug, optional_name
 from crmmail.storage.models import Account, User, UserRole
+from crmmail.storage.models.account import DmarcPolicy
 from crmmail.storage.repositories.accounts import AccountRepository
 
 MAX_NAME = 200
@@ -37,6 +38,18 @@ def rename_account(session: Session, slug: str, new_slug: str) -> Account:
     account.slug = new_slug
     session.flush()
     return account
+
+
+def set_dmarc_policy(session: Session, slug: str, policy: str) -> dict[str, Any]:
+    """Choose what the account does with mail that fails DMARC: accept, tag or quarantine."""
+    account = get_account(session, slug)
+    try:
+        account.dmarc_policy = DmarcPolicy(policy.strip().lower()).value
+    except ValueError:
+        choices = ", ".join(p.value for p in DmarcPolicy)
+        raise UserInputError(f"unknown DMARC policy {policy!r}: use one of {choices}") from None
+    session.flush()
+    return {"slug": account.slug, "dmarc_policy": account.dmarc_policy}
 
 
 def describe_account(account: Account, smart_domains: tuple[str, ...]) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crmmail.auth.results import summary
 from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.processor.message import Mailbox
 from crmmail.processor.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
 from crmmail.services.validation import checked_email, checked_name, optional_name
 from crmmail.services.visibility import Sight, Viewer, sight, viewer_for
+from crmmail.storage.models.account import DmarcPolicy
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -99,8 +101,11 @@ def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[
     """
     viewer = viewer_for(session, slug, as_user)
     sights = _email_sights(session, viewer)
+    notes = NoteRepository(session)
     listed = []
-    for note in NoteRepository(session).list_for_account(viewer.account_id):
+    found = notes.list_for_account(viewer.account_id)
+    verdicts = notes.authentication_of(n.inbound_id for n in found if n.inbound_id is not None)
+    for note in found:
         seen = Sight.FULL if note.email_id is None else sights.get(note.email_id, Sight.HIDDEN)
         if seen is Sight.HIDDEN:
             continue
@@ -122,10 +127,27 @@ def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[
                 "from": note.from_addr,
                 "message_id": note.message_id,
                 "inbound_id": note.inbound_id,
+                "auth": _auth(verdicts.get(note.inbound_id) if note.inbound_id else None),
                 "insufficient_rights": False,
             }
         )
     return listed
+
+
+def _auth(verdict: tuple[str, str | None] | None) -> dict[str, Any] | None:
+    """The sender checks of a received message for a CRM view; ``None`` when not checked.
+
+    ``tagged`` is true when the message failed DMARC and the account's policy is ``tag``: the
+    view should warn that the sender may be forged. ``results`` is our full RFC 8601 value.
+    """
+    if verdict is None:
+        return None
+    results, disposition = verdict
+    return summary(results) | {
+        "tagged": disposition == DmarcPolicy.TAG,
+        "dmarc_policy": disposition,
+        "results": results,
+    }
 
 
 def _email_sights(session: Session, viewer: Viewer) -> dict[int, Sight]:

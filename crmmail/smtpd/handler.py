@@ -6,6 +6,9 @@ a client that hangs up cannot stop a commit half-way; a database that does not a
 ``storage_timeout`` gets ``451``. (A message committed for a client that never saw its ``250``
 is a duplicate the worker drops, never a loss.) Every failure answers ``451 4.3.0`` without
 internal detail: a temporary failure makes the sending MTA retry, which "never lose mail" needs.
+
+Each refusal (here and in the listener, through :meth:`IntakeHandler.refused`) is reported to the
+``on_refused`` observer with its reason; ``serve`` counts them for ``/metrics``.
 """
 
 import asyncio
@@ -15,11 +18,12 @@ from collections.abc import Callable
 from typing import Protocol
 from weakref import WeakKeyDictionary
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from crmmail.config import Settings
 from crmmail.routing.resolve import Refusal, Route, resolve
 from crmmail.smtpd import replies
+from crmmail.smtpd.refusals import RefusalObserver, RefusalReason
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
@@ -36,6 +40,10 @@ REFUSAL_REPLIES = {
     Refusal.UNKNOWN_ADDRESS: replies.UNKNOWN_ADDRESS,
     Refusal.RELAY_DENIED: replies.RELAY_DENIED,
 }
+REFUSAL_REASONS = {
+    Refusal.UNKNOWN_ADDRESS: RefusalReason.UNKNOWN_ADDRESS,
+    Refusal.RELAY_DENIED: RefusalReason.RELAY_DENIED,
+}
 
 
 def envelope_text(value: str) -> str:
@@ -45,6 +53,15 @@ def envelope_text(value: str) -> str:
     True
     """
     return _CONTROL_CHARACTER.sub("\ufffd", clean_text(value))
+
+
+def _unanswered_commit_done(commit: "asyncio.Future[list[int]]") -> None:
+    """Log how a commit ended whose client hung up before its reply."""
+    if commit.cancelled() or commit.exception() is not None:
+        log.warning("a spool commit for a client that hung up failed; it will send again")
+    else:
+        ids = commit.result()
+        log.info("spooled as inbound %s for a client that hung up before the reply", ids)
 
 
 class SmtpHooks(Protocol):
@@ -68,11 +85,16 @@ class IntakeHandler:
     """Accepts mail for real smart addresses only and spools it before answering ``250``."""
 
     def __init__(
-        self, db: Database, settings: Settings, on_spooled: Callable[[], None] | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        on_spooled: Callable[[], None] | None = None,
+        on_refused: RefusalObserver | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.on_spooled = on_spooled
+        self.on_refused = on_refused
         self._routes: WeakKeyDictionary[Envelope, list[Route]] = WeakKeyDictionary()
 
     async def handle_RCPT(
@@ -84,6 +106,7 @@ class IntakeHandler:
         rcpt_options: list[str],
     ) -> str:
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            self.refused(RefusalReason.TOO_MANY_RECIPIENTS)
             return replies.TOO_MANY_RECIPIENTS
         try:
             verdict = await asyncio.wait_for(
@@ -91,9 +114,11 @@ class IntakeHandler:
             )
         except Exception:
             log.exception("RCPT %r from %s: lookup failed", address, session.peer)
+            self.refused(RefusalReason.TEMPORARY_FAILURE)
             return replies.TEMPORARY_FAILURE
         if isinstance(verdict, Refusal):
             log.info("RCPT %r from %s refused: %s", address, session.peer, verdict.value)
+            self.refused(REFUSAL_REASONS[verdict])
             return REFUSAL_REPLIES[verdict]
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -108,18 +133,30 @@ class IntakeHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        entries = self._spool_entries(session, envelope, self._routes.pop(envelope, []), raw)
+        # aiosmtpd cancels this hook when the client hangs up; the commit is shielded so that it
+        # is never cut half-way nor dropped before it began (the client's retry is a duplicate
+        # the worker drops).
+        commit = asyncio.ensure_future(
+            asyncio.wait_for(asyncio.to_thread(self._spool, entries), self.settings.storage_timeout)
+        )
         try:
-            entries = self._spool_entries(session, envelope, self._routes.pop(envelope, []), raw)
-            ids = await asyncio.wait_for(
-                asyncio.to_thread(self._spool, entries), self.settings.storage_timeout
-            )
+            ids = await asyncio.shield(commit)
         except asyncio.CancelledError:
-            log.warning("DATA from %s: client gone during the spool commit", session.peer)
+            log.warning("DATA from %s: client gone; the spool commit goes on", session.peer)
+            commit.add_done_callback(_unanswered_commit_done)
             raise
         except Exception:
             log.exception("DATA from %s: spool commit failed; answered 451", session.peer)
+            self.refused(RefusalReason.TEMPORARY_FAILURE)
             return replies.TEMPORARY_FAILURE
-        log.info("DATA from %s: %d bytes spooled as inbound %s", session.peer, len(raw), ids)
+        log.info(
+            "DATA from %s: %d bytes spooled as inbound %s",
+            session.peer,
+            len(raw),
+            ids,
+            extra={"inbound_id": ids[0] if len(ids) == 1 else ids},
+        )
         if self.on_spooled is not None:
             self.on_spooled()
         return replies.QUEUED
@@ -151,5 +188,15 @@ class IntakeHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         """Any unexpected error in a session: a temporary failure, no internal text."""
+        if isinstance(error, TLSSetupException):  # aiosmtpd hangs up; common on the internet
+            log.info("STARTTLS handshake failed: %s", error.__cause__)
+            self.refused(RefusalReason.TLS_HANDSHAKE)
+            return replies.TEMPORARY_FAILURE
         log.error("SMTP session error: %s", type(error).__name__, exc_info=error)
+        self.refused(RefusalReason.TEMPORARY_FAILURE)
         return replies.TEMPORARY_FAILURE
+
+    def refused(self, reason: RefusalReason) -> None:
+        """Report one refusal (a reply, or a session cut) to the observer, if any."""
+        if self.on_refused is not None:
+            self.on_refused(reason)

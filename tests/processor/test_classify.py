@@ -118,9 +118,13 @@ def test_a_feedback_report_from_the_null_sender_is_a_bounce() -> None:
         ({"Precedence": "first-class"}, None),
         # Auto-Submitted: no does not hide a bulk Precedence.
         ({"Auto-Submitted": "no", "Precedence": "bulk"}, "bulk"),
+        # Mailing lists (RFC 2919, RFC 2369).
+        ({"List-Id": "<sales.corp.test>"}, "list"),
+        ({"List-Unsubscribe": "<https://corp.test/leave>"}, "list"),
+        ({"List-Post": "<mailto:sales@corp.test>"}, "list"),
+        ({"List-Archive": "<https://corp.test/archive>"}, "list"),
         # Headers that mean nothing here.
         ({"X-Mailer": "Autoreply 2.0"}, None),
-        ({"List-Id": "<sales.corp.test>"}, None),
     ],
 )
 def test_headers(headers: dict[str, str], expected: str | None) -> None:

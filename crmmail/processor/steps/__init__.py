@@ -5,10 +5,12 @@ from collections.abc import Callable
 from crmmail.processor.context import MessageContext
 from crmmail.processor.steps import (
     attach_note,
+    authenticate,
     classify,
     create_contacts,
     create_lead,
     dedupe,
+    dmarc_policy,
     parse,
     participants,
     record,
@@ -20,6 +22,8 @@ Step = Callable[[MessageContext], None]
 STEPS: dict[str, Step] = {
     "parse": parse.run,
     "classify": classify.run,
+    "authenticate": authenticate.run,
+    "dmarc_policy": dmarc_policy.run,
     "dedupe": dedupe.run,
     "visibility": visibility.run,
     "participants": participants.run,

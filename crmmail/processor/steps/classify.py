@@ -1,8 +1,17 @@
-"""Recognise machine-made mail (bounces, feedback reports, auto-replies, bulk): it acts on nothing.
+"""Recognise machine-made mail (bounces, reports, auto-replies, bulk, lists): it acts on nothing.
 
 Signals, in order: a null reverse-path or a mailer-daemon sender, a ``multipart/report``
 (RFC 3462: delivery status, feedback, read receipts), RFC 3834 ``Auto-Submitted``, the common
-vendor auto-reply headers, ``Precedence`` and the auto-reply subject prefixes of big mailers.
+vendor auto-reply headers, ``Precedence``, the list headers of RFC 2919 (``List-Id``) and
+RFC 2369 (``List-Unsubscribe``, ``List-Post``...), and the auto-reply subject prefixes of big
+mailers.
+
+List traffic is ignored entirely (reason ``list``), like ``Precedence: list`` and bulk mail
+already were: a copy that reaches a smart address through a list is the list's (or a
+newsletter's) distribution, not a person writing to the account, and attaching it would put
+every post of a contact who writes to a list on their card. A person who copies the smart
+address on a list post sends that copy directly, without the list headers, so it still acts.
+The message stays in the spool with its reason.
 """
 
 from crmmail.processor.context import Ignore, MessageContext
@@ -21,6 +30,15 @@ AUTO_REPLY_SUBJECTS = (
     "respuesta automática:",
 )
 BULK_PRECEDENCE = ("bulk", "junk", "list")
+LIST_HEADERS = (  # RFC 2919 and RFC 2369
+    "list-id",
+    "list-unsubscribe",
+    "list-post",
+    "list-help",
+    "list-subscribe",
+    "list-owner",
+    "list-archive",
+)
 
 
 def machine_made(message: ParsedMessage, mail_from: str) -> str | None:
@@ -45,6 +63,8 @@ def machine_made(message: ParsedMessage, mail_from: str) -> str | None:
         return "auto_reply"
     if precedence in BULK_PRECEDENCE:
         return "bulk"
+    if any(message.header(name) for name in LIST_HEADERS):
+        return "list"
     if message.subject.lower().startswith(AUTO_REPLY_SUBJECTS):
         return "auto_reply"
     return None

@@ -16,6 +16,14 @@ class UserRole(StrEnum):
     MEMBER = "member"
 
 
+class DmarcPolicy(StrEnum):
+    """What the account does with a message that fails DMARC."""
+
+    ACCEPT = "accept"  # process it like any other
+    TAG = "tag"  # process it, the failure shown with its notes
+    QUARANTINE = "quarantine"  # act on nothing: kept in the spool as ignored (dmarc_fail)
+
+
 class Account(Base):
     """A CRM account; its slug names its smart addresses (``slug[+action]@domain``)."""
 
@@ -25,6 +33,7 @@ class Account(Base):
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dmarc_policy: Mapped[str] = mapped_column(String(16), default=DmarcPolicy.TAG.value)
 
 
 class User(Base):

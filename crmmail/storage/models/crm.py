@@ -21,6 +21,9 @@ class Contact(Base):
     """A person known to the account."""
 
     __tablename__ = "contact"
+    __table_args__ = (
+        Index("ix_contact_source_sender", "account_id", "source_sender", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -29,6 +32,8 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(200))
     first_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The From address of the received message that created it (the loop guard counts these).
+    source_sender: Mapped[str | None] = mapped_column(String(320))
 
 
 class ContactEmail(Base):
@@ -66,6 +71,7 @@ class Lead(Base):
     """A sales opportunity with its contacts."""
 
     __tablename__ = "lead"
+    __table_args__ = (Index("ix_lead_source_sender", "account_id", "source_sender", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -74,6 +80,8 @@ class Lead(Base):
     name: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default=LeadStatus.OPEN.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The From address of the received message that created it (the loop guard counts these).
+    source_sender: Mapped[str | None] = mapped_column(String(320))
 
 
 class Customer(Base):

@@ -55,6 +55,11 @@ class InboundMessage(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Our RFC 8601 Authentication-Results value (SPF, DKIM, DMARC), set by the worker; NULL
+    # when not checked (a trusted network, or the message ended before the check).
+    auth_results: Mapped[str | None] = mapped_column(Text)
+    # What the account's DMARC policy did with a DMARC failure: accept, tag or quarantine.
+    auth_disposition: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

@@ -22,6 +22,10 @@ class AccountRepository:
         """The id of the account with that slug (the RCPT-time lookup: one indexed read)."""
         return self.session.scalar(select(Account.id).where(Account.slug == slug.lower()))
 
+    def dmarc_policy(self, account_id: int) -> str | None:
+        """What the account does with mail that fails DMARC (``None``: no such account)."""
+        return self.session.scalar(select(Account.dmarc_policy).where(Account.id == account_id))
+
     def create(self, slug: str, name: str) -> Account:
         account = Account(slug=slug, name=name)
         self.session.add(account)

@@ -1,8 +1,9 @@
 """Contacts, leads and customers: the cards mail is attached to."""
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,9 +21,25 @@ from crmmail.storage.models import (
 class CrmRepository:
     """Reads and writes the CRM cards of one account inside the caller's transaction."""
 
-    def __init__(self, session: Session, account_id: int) -> None:
+    def __init__(self, session: Session, account_id: int, source_sender: str | None = None) -> None:
         self.session = session
         self.account_id = account_id
+        self.source_sender = source_sender  # recorded on the cards it creates (loop guard)
+
+    def created_by_sender(self, sender: str, since: datetime) -> int:
+        """How many contacts and leads mail from ``sender`` created since ``since``."""
+        counts = [
+            select(func.count())
+            .select_from(model)
+            .where(
+                model.account_id == self.account_id,
+                model.source_sender == sender.lower(),
+                model.created_at >= since,
+            )
+            .scalar_subquery()
+            for model in (Contact, Lead)
+        ]
+        return int(self.session.scalar(select(counts[0] + counts[1])) or 0)
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -39,7 +56,12 @@ class CrmRepository:
         return {email: contact_id for email, contact_id in rows}
 
     def create_contact(self, name: str, first_name: str, emails: Sequence[str]) -> Contact:
-        contact = Contact(account_id=self.account_id, name=name, first_name=first_name)
+        contact = Contact(
+            account_id=self.account_id,
+            name=name,
+            first_name=first_name,
+            source_sender=self.source_sender,
+        )
         self.session.add(contact)
         self.session.flush()
         for email in dict.fromkeys(address.lower() for address in emails):
@@ -97,7 +119,12 @@ class CrmRepository:
     # -- leads and customers ----------------------------------------------------------------
 
     def create_lead(self, name: str, contact_ids: Iterable[int]) -> Lead:
-        lead = Lead(account_id=self.account_id, name=name, status=LeadStatus.OPEN.value)
+        lead = Lead(
+            account_id=self.account_id,
+            name=name,
+            status=LeadStatus.OPEN.value,
+            source_sender=self.source_sender,
+        )
         self.session.add(lead)
         self.session.flush()
         self._link(lead_contact, "lead_id", lead.id, contact_ids)

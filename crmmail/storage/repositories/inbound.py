@@ -45,6 +45,8 @@ class ClaimedMessage:
     raw: bytes
     sha256: str
     attempts: int
+    peer: str = ""  # "ip:port" of the SMTP client
+    helo: str = ""
 
 
 def _holds(token: str | None) -> ColumnElement[bool]:
@@ -150,6 +152,8 @@ class InboundRepository:
             raw=message.raw,
             sha256=message.sha256,
             attempts=message.attempts,
+            peer=message.peer,
+            helo=message.helo,
         )
 
     def _give_up(self, inbound_id: int, token: str | None, attempts: int) -> None:
@@ -164,6 +168,15 @@ class InboundRepository:
                 claim_token=None,
                 processed_at=utcnow(),
             )
+            .execution_options(synchronize_session=False)
+        )
+
+    def record_authentication(self, inbound_id: int, results: str, disposition: str | None) -> None:
+        """Keep our Authentication-Results value and what the DMARC policy did on the row."""
+        self.session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == inbound_id)
+            .values(auth_results=results, auth_disposition=disposition)
             .execution_options(synchronize_session=False)
         )
 

@@ -1,9 +1,11 @@
 """Notes on cards and the attachments of the messages behind them."""
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crmmail.storage.models import Attachment, Note
+from crmmail.storage.models import Attachment, InboundMessage, Note
 
 
 class NoteRepository:
@@ -55,6 +57,18 @@ class NoteRepository:
                 select(Note).where(Note.account_id == account_id).order_by(Note.id)
             )
         )
+
+    def authentication_of(self, inbound_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+        """Our Authentication-Results value and DMARC disposition of each checked message."""
+        wanted = sorted(set(inbound_ids))
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(
+                InboundMessage.id, InboundMessage.auth_results, InboundMessage.auth_disposition
+            ).where(InboundMessage.id.in_(wanted), InboundMessage.auth_results.is_not(None))
+        )
+        return {row.id: (row.auth_results, row.auth_disposition) for row in rows}
 
     def attachments_of(self, inbound_id: int) -> list[Attachment]:
         return list(

@@ -1,0 +1,59 @@
+"""Structured logs: with ``CRMMAIL_LOG_FORMAT=json`` every line is one JSON object."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from crmmail.config import Settings
+from crmmail.storage.database import Database
+from tests.intake import message, running_intake, send
+
+
+def test_json_logs_are_one_object_a_line_and_name_the_inbound_message(
+    db: Database, settings: Settings, acme: int, database_url: str, tmp_path: Path
+) -> None:
+    with running_intake(db, settings) as port:
+        send(port, message(), ["acme@mail.localhost"])
+    env = {
+        **os.environ,
+        "CRMMAIL_DATABASE_URL": database_url,
+        "CRMMAIL_LOG_FORMAT": "json",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "crmmail", "-v", "process", "--until-idle"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    about_the_message = [record for record in records if "inbound_id" in record]
+    assert about_the_message, result.stderr
+    assert {record["logger"] for record in about_the_message} == {"crmmail.processor.worker"}
+    [outcome] = about_the_message
+    assert outcome["level"] == "INFO"
+    assert outcome["message"] == f"inbound {outcome['inbound_id']}: ignored (no_match)"
+    assert outcome["time"].endswith("Z")
+
+
+def test_text_logs_stay_the_default(
+    db: Database, settings: Settings, acme: int, database_url: str, tmp_path: Path
+) -> None:
+    with running_intake(db, settings) as port:
+        send(port, message(), ["acme@mail.localhost"])
+    env = {**os.environ, "CRMMAIL_DATABASE_URL": database_url}
+    env.pop("CRMMAIL_LOG_FORMAT", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "crmmail", "-v", "process", "--until-idle"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert " INFO crmmail.processor.worker: inbound " in result.stderr
