@@ -1,12 +1,26 @@
 """Parse raw message bytes into a ``ParsedMessage``: safe, bounded, and never raising on bad mail.
 
-Python's modern header parser (``policy.default``) is quadratic on some inputs (a 16 KB header
-of dots takes seconds) and can raise on hostile headers. So the MIME structure is parsed with
-the ``compat32`` policy, whose header handling is linear; headers are read from their raw values
-(8-bit bytes decoded as UTF-8, RFC 2047 words decoded) and addresses with ``getaddresses``. The
-header block is capped before parsing (field count, field size, block size), MIME parts and
-nesting are bounded while walking, and every text that will reach a text column is cleaned of
-NUL and lone surrogates. Problems become entries in ``defects``; nothing here raises on bad mail.
+Python's modern header parser (``policy.default``) is quadratic on some inputs (20,000 dots in
+a To take seconds) and can raise on hostile headers. So the MIME structure is parsed with the
+``compat32`` policy, whose header handling is linear; headers are read from their raw values
+(8-bit bytes decoded as UTF-8, RFC 2047 words decoded) and addresses with ``getaddresses``.
+
+Limits, so that every message parses in bounded time (figures: ``bench/parser_abuse.py``):
+
+- before parsing, ``limits.bound_message`` caps lines, every header block (fields, field size,
+  block size, parameters) and the MIME tree (depth, parts), see ``crmmail/processor/limits.py``;
+- ``MAX_ENCODED_WORDS`` RFC 2047 encoded-words are decoded per header value (a long subject
+  has a dozen), the rest of the value is cut;
+- each of From, To and Cc is read from its first ``MAX_ADDRESS_LIST_BYTES`` of text and gives
+  at most ``MAX_ADDRESSES`` addresses (a message to 100 people needs about 6 KiB); a field whose
+  comments or groups nest deeper than ``MAX_ADDRESS_NESTING`` (real mail: 1) is skipped, since
+  the stdlib's address parser recurses once per level;
+- the MIME walk stops at ``MAX_DEPTH`` and ``MAX_PARTS`` as well, should the parser build more.
+
+Every cut is one sentence in ``ParsedMessage.limits`` (the parse step logs them with the inbound
+id); parser complaints are in ``defects``. Every text that will reach a text column is cleaned of
+NUL and lone surrogates, and the one-line ones (subject, names, addresses, file names, content
+types) of every control character, so nothing stored can break a header it is written into.
 """
 
 import hashlib
@@ -19,18 +33,44 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from crmmail.processor.limits import (
+    MAX_DEPTH,
+    MAX_FIELD_BYTES,
+    MAX_HEADER_BLOCK_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_PARTS,
+    bound_message,
+)
 from crmmail.storage.text import clean_text
 
-MAX_HEADER_FIELDS = 500
-MAX_FIELD_BYTES = 16 * 1024
-MAX_HEADER_BLOCK_BYTES = 256 * 1024
-MAX_PARTS = 500
+__all__ = [
+    "MAX_ADDRESSES",
+    "MAX_ADDRESS_LIST_BYTES",
+    "MAX_ADDRESS_NESTING",
+    "MAX_DEPTH",
+    "MAX_ENCODED_WORDS",
+    "MAX_FIELD_BYTES",
+    "MAX_HEADER_BLOCK_BYTES",
+    "MAX_HEADER_FIELDS",
+    "MAX_PARTS",
+    "Mailbox",
+    "ParsedAttachment",
+    "ParsedMessage",
+    "clean_text",
+    "parse_message",
+]
+
+MAX_ENCODED_WORDS = 100
+MAX_ADDRESS_LIST_BYTES = 32 * 1024
+MAX_ADDRESSES = 1_000
+MAX_ADDRESS_NESTING = 10
 MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
 MAX_CONTENT_TYPE_LENGTH = 255
-MAX_DEPTH = 20
+MAX_LIMIT_NOTES = 20
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FIELD_START = re.compile(rb"\r?\n(?![ \t])")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[^?\s]*\?[^\s]*?\?=")
+_ADDRESS_SPECIALS = re.compile(r'\\.|[()"<>:;]', re.DOTALL)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -70,58 +110,51 @@ class ParsedMessage:
     html: str = ""
     attachments: list[ParsedAttachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         """The first value of a header, or ``""``."""
         return self.headers.get(name.lower(), "")
 
 
-def cap_headers(raw: bytes, defects: list[str]) -> bytes:
-    """Bound the header block before the parser sees it; drop or cut what is over."""
-    end = _HEADER_END.search(raw, 0, MAX_HEADER_BLOCK_BYTES + 4)
-    if end is not None:
-        head, separator, body = raw[: end.start()], end.group(), raw[end.end() :]
-    else:  # no blank line within the limit: all header, or a header block that is too large
-        head, separator, body = raw[:MAX_HEADER_BLOCK_BYTES], b"", b""
-        if len(raw) > MAX_HEADER_BLOCK_BYTES:
-            defects.append("header block too large: cut")
-    fields = _FIELD_START.split(head)
-    changed = len(head) + len(separator) + len(body) != len(raw)
-    if len(fields) > MAX_HEADER_FIELDS:
-        fields = fields[:MAX_HEADER_FIELDS]
-        defects.append("too many header fields: cut")
-        changed = True
-    for index, value in enumerate(fields):
-        if len(value) > MAX_FIELD_BYTES:
-            cut = value[:MAX_FIELD_BYTES]
-            fields[index] = cut[: cut.rfind(b" ")] if b" " in cut[64:] else cut
-            defects.append(f"header field too long: cut ({value[:40]!r})")
-            changed = True
-    if not changed:
-        return raw
-    return b"\r\n".join(fields) + (separator or b"\r\n\r\n") + body
-
-
 def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse ``raw``; never raises for bad mail (problems are recorded in ``defects``)."""
-    defects: list[str] = []
-    message = BytesParser(policy=policy.compat32).parsebytes(cap_headers(raw, defects))
-    headers = _first_values(message)
+    """Parse ``raw``; never raises for bad mail (problems are in ``defects`` and ``limits``)."""
+    limits: list[str] = []
+    bounded = bound_message(raw, limits)
+    parser = BytesParser(policy=policy.compat32)
+    try:
+        message = parser.parsebytes(bounded)
+    except RecursionError:  # a structure the bounds did not foresee: keep the headers
+        limits.append("MIME structure too deep for the parser: body not parsed")
+        message = parser.parsebytes(bounded, headersonly=True)
+        message.set_payload("")
+    headers = _first_values(message, limits)
     parsed = ParsedMessage(
         message_id=_message_id(headers.get("message-id", "")),
-        subject=" ".join(headers.get("subject", "").split()),
-        from_=_mailboxes(message, "from"),
-        to=_mailboxes(message, "to"),
-        cc=_mailboxes(message, "cc"),
+        subject=one_line(headers.get("subject", "")),
+        from_=_mailboxes(message, "from", limits),
+        to=_mailboxes(message, "to", limits),
+        cc=_mailboxes(message, "cc", limits),
         date=_date(headers.get("date", "")),
-        content_type=clean_text(message.get_content_type())[:MAX_CONTENT_TYPE_LENGTH],
+        content_type=_content_type(message),
         headers=headers,
-        defects=defects,
+        limits=limits,
     )
     _read_parts(message, parsed)
     for defect in message.defects:
-        defects.append(type(defect).__name__)
+        parsed.defects.append(type(defect).__name__)
+    if len(limits) > MAX_LIMIT_NOTES:  # one per cut field of every part: keep the log line short
+        limits[MAX_LIMIT_NOTES:] = [f"and {len(limits) - MAX_LIMIT_NOTES} more cuts"]
     return parsed
+
+
+def one_line(text: str) -> str:
+    """``text`` as one clean line: no control characters, white space collapsed.
+
+    >>> one_line(" Re:\\r\\n  Big\\x00 order\\x1b ")
+    'Re: Big order'
+    """
+    return " ".join(_CONTROL.sub(" ", clean_text(text)).split())
 
 
 def _raw_values(message: Message, name: str) -> list[str]:
@@ -134,14 +167,26 @@ def _unfold(value: object) -> str:
     return clean_text(re.sub(r"\r?\n(?=[ \t])", "", str(value)))
 
 
-def _decode_words(value: str) -> str:
+def _decode_words(value: str, limits: list[str], what: str) -> str:
     """RFC 2047 encoded-words decoded; an unknown charset or bad bytes give U+FFFD, not errors.
 
-    >>> _decode_words("Re: =?utf-8?q?Gr=C3=BC=C3=9Fe?= und =?x-unknown?q?abc?= end")
+    Only the first ``MAX_ENCODED_WORDS`` are decoded: the value is cut after them.
+
+    >>> _decode_words("Re: =?utf-8?q?Gr=C3=BC=C3=9Fe?= und =?x-unknown?q?abc?= end", [], "s")
     'Re: Grüße und abc end'
+    >>> notes = []
+    >>> _decode_words(" ".join(["=?utf-8?q?a?="] * 150), notes, "subject") == "a" * 100
+    True
+    >>> notes
+    ['more than 100 encoded-words in subject: cut']
     """
     if "=?" not in value:
         return value
+    for count, word in enumerate(_ENCODED_WORD.finditer(value), start=1):
+        if count == MAX_ENCODED_WORDS and _ENCODED_WORD.search(value, word.end()):
+            limits.append(f"more than {MAX_ENCODED_WORDS} encoded-words in {what}: cut")
+            value = value[: word.end()]
+            break
     try:
         chunks = decode_header(value)
     except Exception:  # noqa: BLE001  (a malformed encoded-word: keep the raw text)
@@ -161,30 +206,92 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")
 
 
-def _first_values(message: Message) -> dict[str, str]:
-    """The first value of every header, by lower-cased name, decoded and cleaned."""
+def _first_values(message: Message, limits: list[str]) -> dict[str, str]:
+    """The first value of every header, by lower-cased name, decoded, on one clean line."""
     headers: dict[str, str] = {}
     for key, value in message.raw_items():
         name = key.lower()
         if name not in headers:
-            headers[name] = clean_text(_decode_words(_unfold(value)).strip())
+            headers[name] = one_line(_decode_words(_unfold(value), limits, name[:40]))
     return headers
 
 
-def _mailboxes(message: Message, name: str) -> list[Mailbox]:
-    """Every address in the named headers, lower-cased, with display names decoded."""
+def _mailboxes(message: Message, name: str, limits: list[str]) -> list[Mailbox]:
+    """The addresses in the named headers, lower-cased, with display names decoded; bounded."""
     found: list[Mailbox] = []
-    for display_name, address in getaddresses(_raw_values(message, name)):
-        address = _unquote_local_part(clean_text(address).strip().strip("<>").lower())
-        if (
-            len(address) > MAX_ADDRESS_LENGTH
-            or address.count("@") != 1
-            or any(ch.isspace() or ch in "<>[]" for ch in address)
-        ):
+    budget = MAX_ADDRESS_LIST_BYTES
+    for value in _raw_values(message, name):
+        if len(value) > budget:
+            limits.append(f"{name}: more than {MAX_ADDRESS_LIST_BYTES} bytes of addresses: cut")
+            value = value[: value.rfind(",", 0, budget) + 1 or budget]
+        budget -= len(value)
+        if address_nesting(value) > MAX_ADDRESS_NESTING:
+            limits.append(f"{name}: nested deeper than {MAX_ADDRESS_NESTING}: a field skipped")
             continue
-        name_text = clean_text(" ".join(_decode_words(display_name).split()))
-        found.append(Mailbox(name_text, address))
+        for display_name, raw_address in getaddresses([value]):
+            address = _address(raw_address)
+            if address is None:
+                continue
+            if len(found) == MAX_ADDRESSES:
+                limits.append(f"{name}: more than {MAX_ADDRESSES} addresses: rest not read")
+                return found
+            found.append(Mailbox(one_line(_decode_words(display_name, limits, name)), address))
+        if budget <= 0:
+            break
     return found
+
+
+def address_nesting(value: str) -> int:
+    """How deep comments and groups nest in an address list (the stdlib recurses per level).
+
+    >>> address_nesting('Ann (sales (EU)) <ann@x.test>, team: "a:(b" <b@x.test>;')
+    2
+    >>> address_nesting("a:b:c:d@x.test")
+    3
+    """
+    deepest = comments = groups = 0
+    quoted = angle = False
+    for match in _ADDRESS_SPECIALS.finditer(value):
+        token = match.group()
+        if token[0] == "\\":  # a quoted pair: literal inside quotes and comments only
+            if quoted or comments:
+                continue
+            token = token[1]
+        if quoted:
+            quoted = token != '"'
+        elif token == "(":
+            comments += 1
+        elif token == ")":
+            comments = max(0, comments - 1)
+        elif comments:
+            continue
+        elif token == '"':
+            quoted = True
+        elif token in "<>":
+            angle = token == "<"
+        elif token == ":" and not angle:
+            groups += 1
+        elif token == ";":
+            groups = max(0, groups - 1)
+        deepest = max(deepest, comments, groups)
+    return deepest
+
+
+def _address(raw: str) -> str | None:
+    """A usable address from ``getaddresses``: one ``@`` between two non-empty halves, no spaces
+    or control characters, within RFC 5321's length; else ``None``."""
+    address = _unquote_local_part(clean_text(raw).strip().strip("<>").lower())
+    local, _, domain = address.rpartition("@")
+    if (
+        not local
+        or not domain
+        or len(address) > MAX_ADDRESS_LENGTH
+        or address.count("@") != 1
+        or _CONTROL.search(address)
+        or any(ch.isspace() or ch in "<>[]" for ch in address)
+    ):
+        return None
+    return address
 
 
 _QUOTED_ATOM_LOCAL = re.compile(r'"([A-Za-z0-9!#$%&\'*+/=?^_`{|}~.-]+)"(@[^@]+)')
@@ -226,32 +333,34 @@ def _date(value: str) -> datetime | None:
 
 
 def _read_parts(message: Message, parsed: ParsedMessage) -> None:
-    """Fill the text, HTML and attachments, within the part and depth limits."""
+    """Fill the text, HTML and attachments, within the part and depth limits.
+
+    Parts are counted as ``limits.bound_message`` counts them: the children of multiparts.
+    """
     stack: list[tuple[Message, int]] = [(message, 0)]
-    seen = 0
+    room = MAX_PARTS
     while stack:
         part, depth = stack.pop()
-        seen += 1
-        if seen > MAX_PARTS:
-            parsed.defects.append(f"more than {MAX_PARTS} MIME parts: rest ignored")
-            return
-        if part.is_multipart():
-            if depth >= MAX_DEPTH:
-                parsed.defects.append(f"MIME nesting deeper than {MAX_DEPTH}: rest ignored")
-                continue
-            children = part.get_payload()
-            if isinstance(children, list):
-                stack.extend(
-                    (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
-                )
+        if not part.is_multipart():
+            _read_leaf(part, parsed)
             continue
-        _read_leaf(part, parsed)
+        if depth >= MAX_DEPTH:
+            parsed.limits.append(f"MIME nesting deeper than {MAX_DEPTH}: that part not read")
+            continue
+        payload = part.get_payload()
+        children = [child for child in payload if isinstance(child, Message)]
+        if part.get_content_maintype() == "multipart":
+            if len(children) > room:
+                parsed.limits.append(f"more than {MAX_PARTS} MIME parts: rest not read")
+                children = children[:room]
+            room -= len(children)
+        stack.extend((child, depth + 1) for child in reversed(children))
 
 
 def _read_leaf(part: Message, parsed: ParsedMessage) -> None:
-    content_type = clean_text(part.get_content_type())[:MAX_CONTENT_TYPE_LENGTH]
+    content_type = _content_type(part)
     disposition = (part.get_content_disposition() or "").lower()
-    filename = _filename(part, parsed.defects)
+    filename = _filename(part, parsed)
     is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment"
     if is_body_text and not filename:
         text = _decoded_text(part, parsed.defects)
@@ -269,13 +378,19 @@ def _read_leaf(part: Message, parsed: ParsedMessage) -> None:
     )
 
 
-def _filename(part: Message, defects: list[str]) -> str:
+def _content_type(part: Message) -> str:
+    """The part's ``type/subtype``, lower-cased, without white space or control characters."""
+    content_type = "".join(_CONTROL.sub("", clean_text(part.get_content_type())).split())
+    return content_type[:MAX_CONTENT_TYPE_LENGTH]
+
+
+def _filename(part: Message, parsed: ParsedMessage) -> str:
     try:
         name = part.get_filename()
     except Exception as error:  # noqa: BLE001
-        defects.append(f"filename: {type(error).__name__}")
+        parsed.defects.append(f"filename: {type(error).__name__}")
         return ""
-    return clean_text(_decode_words(str(name))) if name else ""
+    return one_line(_decode_words(str(name), parsed.limits, "a file name")) if name else ""
 
 
 def _decoded_text(part: Message, defects: list[str]) -> str:

@@ -3,8 +3,9 @@
 Whether the intake commits the first copy depends on a race: aiosmtpd cancels the session when
 the connection closes, which may be before the final dot is read; once the commit has begun it
 is shielded and completes. When the first copy is committed, the retry is spooled a second time
-and the worker keeps one copy and drops the other as a duplicate. Either way the user sees one note and one contact. The ``after-commit`` case is the
-sure one: the 250 was sent and the client hung up without reading it.
+and the worker keeps one copy and drops the other as a duplicate. Either way the user sees one
+note and one contact. The ``after-commit`` case is the sure one: the 250 was sent and the client
+hung up without reading it.
 """
 
 import socket

@@ -1,7 +1,9 @@
 """Every message of the shared corpus goes through the processor: processed or kept with a reason.
 
 Each message is spooled twice: as it is (our address only in the envelope), and with our
-``+contact`` address added in Cc so that it reaches the participant and contact steps.
+``+contact`` address added in Cc so that it reaches the participant and contact steps. The
+parser's limits cut only the two messages built to be hostile; the time each message takes
+is measured by ``bench/parser_abuse.py`` (never asserted here).
 """
 
 import os
@@ -11,6 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from crmmail.config import Settings
+from crmmail.processor.message import parse_message
+from crmmail.processor.steps.participants import participants_of
 from crmmail.processor.worker import Worker
 from crmmail.storage.database import Database
 from crmmail.storage.models import InboundMessage
@@ -22,10 +26,25 @@ CORPUS = Path(
 )
 MESSAGES = sorted(CORPUS.rglob("*.eml"))
 CONTACT = "acme+contact@mail.localhost"
+# The corpus messages built to be hostile, and what the limits cut in each.
+HOSTILE = {
+    "enclosed-endless.eml": "more than 500 MIME parts: rest not parsed",
+    "long-header.eml": "more than 100 encoded-words in subject: cut",
+}
 
 
 def test_the_corpus_is_there() -> None:
     assert len(MESSAGES) >= 40, f"expected the shared corpus at {CORPUS}"
+
+
+@pytest.mark.parametrize("path", MESSAGES, ids=lambda path: path.name)
+def test_corpus_message_is_cut_only_if_hostile(path: Path) -> None:
+    parsed = parse_message(path.read_bytes())
+    participants_of(parsed, set(), ("mail.localhost",))
+    if path.name in HOSTILE:
+        assert HOSTILE[path.name] in parsed.limits
+    else:
+        assert parsed.limits == []
 
 
 @pytest.mark.timeout(60)

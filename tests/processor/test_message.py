@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crmmail.processor.limits import bound_message
 from crmmail.processor.message import (
     MAX_DEPTH,
     MAX_FIELD_BYTES,
@@ -16,7 +17,6 @@ from crmmail.processor.message import (
     MAX_PARTS,
     Mailbox,
     ParsedMessage,
-    cap_headers,
     clean_text,
     parse_message,
 )
@@ -35,7 +35,7 @@ def text_fields(parsed: ParsedMessage) -> list[str]:
         fields += [name, value]
     for attachment in parsed.attachments:
         fields += [attachment.filename, attachment.content_type]
-    fields += parsed.defects
+    fields += parsed.defects + parsed.limits
     return fields
 
 
@@ -400,14 +400,14 @@ def test_degenerate_input(raw: bytes) -> None:
 def test_nesting_up_to_max_depth_is_read() -> None:
     parsed = parse_message(nested(MAX_DEPTH))
     assert parsed.text == "hello from the bottom"
-    assert not any("nesting" in defect for defect in parsed.defects)
+    assert parsed.limits == []
 
 
 @pytest.mark.parametrize("levels", [MAX_DEPTH + 1, MAX_DEPTH + 30])
 def test_nesting_beyond_max_depth_records_a_defect(levels: int) -> None:
     parsed = parse_message(nested(levels))
     assert parsed.text == ""
-    assert f"MIME nesting deeper than {MAX_DEPTH}: rest ignored" in parsed.defects
+    assert f"MIME nesting deeper than {MAX_DEPTH}: that part not parsed" in parsed.limits
 
 
 def test_more_than_max_parts_records_a_defect() -> None:
@@ -418,15 +418,15 @@ def test_more_than_max_parts_records_a_defect() -> None:
     parsed = parse_message(
         b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + parts + b"--b--\r\n"
     )
-    assert f"more than {MAX_PARTS} MIME parts: rest ignored" in parsed.defects
-    assert len(parsed.attachments) < MAX_PARTS
+    assert f"more than {MAX_PARTS} MIME parts: rest not parsed" in parsed.limits
+    assert len(parsed.attachments) == MAX_PARTS
 
 
 # --- bounds on hostile headers -------------------------------------------------------------------
 
 
 def assert_field_cut(parsed: ParsedMessage) -> None:
-    assert any(defect.startswith("header field too long: cut") for defect in parsed.defects)
+    assert any(note.startswith("header field too long: cut") for note in parsed.limits)
 
 
 @pytest.mark.timeout(10)
@@ -467,7 +467,7 @@ def test_a_header_of_8000_encoded_words_is_capped(name: bytes) -> None:
 def test_1000_header_fields_are_capped() -> None:
     fields = b"".join(b"X-Field-%d: value\r\n" % i for i in range(1_000))
     parsed = parse_message(b"Subject: first\r\n" + fields + b"From: late@x.test\r\n\r\nbody\r\n")
-    assert "too many header fields: cut" in parsed.defects
+    assert "too many header fields: cut" in parsed.limits
     assert len(parsed.headers) <= MAX_HEADER_FIELDS
     assert parsed.subject == "first"
     assert "x-field-0" in parsed.headers
@@ -481,7 +481,7 @@ def test_a_header_block_over_the_limit_is_cut() -> None:
     fields = b"".join(b"X-F%d: " % i + b"v" * 1_000 + b"\r\n" for i in range(400))
     assert len(fields) > MAX_HEADER_BLOCK_BYTES
     parsed = parse_message(b"Subject: first\r\n" + fields + b"\r\nbody\r\n")
-    assert "header block too large: cut" in parsed.defects
+    assert "header block too large: cut" in parsed.limits
     assert parsed.subject == "first"
     assert len(parsed.headers) < 400
     assert_clean(parsed)
@@ -500,7 +500,7 @@ def test_a_headers_only_message_is_capped_too() -> None:
 def test_a_headers_only_message_with_1000_fields_is_capped_too() -> None:
     fields = b"".join(b"X-Field-%d: value\r\n" % i for i in range(1_000))
     parsed = parse_message(b"Subject: first\r\n" + fields)
-    assert "too many header fields: cut" in parsed.defects
+    assert "too many header fields: cut" in parsed.limits
     assert len(parsed.headers) <= MAX_HEADER_FIELDS
 
 
@@ -515,18 +515,18 @@ def test_many_address_headers_of_dots_stay_bounded() -> None:
     assert parsed.subject == "s"
 
 
-def test_cap_headers_leaves_ordinary_mail_alone() -> None:
+def test_bound_message_leaves_ordinary_mail_alone() -> None:
     raw = b"Subject: s\r\nTo: a@b.test\r\n\r\nbody\r\n\r\nmore\r\n"
-    defects: list[str] = []
-    assert cap_headers(raw, defects) is raw
-    assert defects == []
+    notes: list[str] = []
+    assert bound_message(raw, notes) is raw
+    assert notes == []
 
 
-def test_cap_headers_cuts_only_the_header_block() -> None:
+def test_bound_message_cuts_only_the_header_block() -> None:
     body = b"x" * (MAX_FIELD_BYTES * 2) + b"\r\n"
     raw = b"Subject: " + b"w " * MAX_FIELD_BYTES + b"\r\nTo: a@b.test\r\n\r\n" + body
     defects: list[str] = []
-    capped = cap_headers(raw, defects)
+    capped = bound_message(raw, defects)
     head, _, rest = capped.partition(b"\r\n\r\n")
     assert rest == body
     first, second = head.split(b"\r\n")

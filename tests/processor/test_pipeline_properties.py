@@ -1,7 +1,8 @@
 """Property: whatever people put in headers, a message ends ``done`` or ``ignored``, never ``dead``.
 
-Hypothesis writes the display names, addresses, subjects and content types; each message goes
-through the real worker on the real database, where a value a column cannot hold would fail.
+Hypothesis writes the display names, addresses, subjects and content types, or whole hostile
+messages from the fuzz grammar; each message goes through the real worker on the real
+database, where a value a column cannot hold would fail.
 """
 
 import itertools
@@ -14,6 +15,7 @@ from crmmail.config import Settings
 from crmmail.processor.worker import Worker
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from tests.processor.test_fuzz import messages
 
 ACTIONS = ["acme@mail.localhost", "acme+contact@mail.localhost", "acme+lead@mail.localhost"]
 header_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=400)
@@ -55,3 +57,33 @@ def test_header_values_never_make_a_message_dead(
         row = InboundRepository(session).get(inbound_id)
         assert row is not None
         assert row.status in {"done", "ignored"}, row.last_error
+
+
+@pytest.mark.timeout(300)
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(raw=messages())
+def test_hostile_messages_never_make_a_message_dead(
+    db: Database, settings: Settings, acme: int, raw: bytes
+) -> None:
+    """The fuzz grammar's messages (tests/processor/test_fuzz.py), with our ``+contact`` address
+    in Cc, through the real worker: whatever the limits cut, the rest is processed and stored."""
+    raw = b"Cc: acme+contact@mail.localhost\r\nFrom: Ann <ann@corp.test>\r\n" + raw
+    with db.transaction() as session:
+        [inbound_id] = InboundRepository(session).spool(
+            [SpoolEntry(acme, "127.0.0.1:1", "test", "bob@corp.test", ACTIONS[1:2], raw)]
+        )
+    Worker(db, settings).run_until_idle()
+    with db.transaction() as session:
+        row = InboundRepository(session).get(inbound_id)
+        assert row is not None
+        assert row.status in {"done", "ignored"}, row.last_error
+        assert row.raw == raw

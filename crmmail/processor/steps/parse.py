@@ -1,12 +1,24 @@
-"""Parse the raw bytes (bounded, never raising on bad mail) and note the envelope's actions."""
+"""Parse the raw bytes (bounded, never raising on bad mail) and note the envelope's actions.
+
+What the parser's limits cut (``ParsedMessage.limits``) is logged as one warning with the
+inbound id; the message goes on through the pipeline with what was read.
+"""
+
+import logging
 
 from crmmail.processor.context import MessageContext
 from crmmail.processor.message import parse_message
 from crmmail.routing.address import parse as parse_address
 
+log = logging.getLogger(__name__)
+
 
 def run(ctx: MessageContext) -> None:
     ctx.parsed = parse_message(ctx.inbound.raw)
+    if ctx.parsed.limits:
+        log.warning(
+            "inbound %d: parsed within limits: %s", ctx.inbound.id, "; ".join(ctx.parsed.limits)
+        )
     for recipient in ctx.inbound.rcpt_tos:
         smart = parse_address(recipient, ctx.smart_domains)
         if smart is not None:
