@@ -6,7 +6,8 @@ Records are keyed by (name, type) with rdata in presentation form::
      ("_imaps._tcp.example.test", "SRV"): ["0 1 993 imap.example.test."]}
 
 A name in the table with no record of the asked type answers NOERROR with no data; any other name
-answers NXDOMAIN. Every question is recorded as (name, type) in ``DnsStub.queries``.
+answers NXDOMAIN; a record list of just ``SERVFAIL`` answers SERVFAIL (a failing server). Every
+question is recorded as (name, type) in ``DnsStub.queries``.
 """
 
 import socketserver
@@ -28,6 +29,7 @@ import dns.rrset
 Records = Mapping[tuple[str, str], Sequence[str]]
 UDP_PLAIN_LIMIT = 512
 TTL = 60
+SERVFAIL = "SERVFAIL"
 POLL_INTERVAL = 0.02  # seconds; shutdown() waits up to this long
 
 
@@ -62,7 +64,9 @@ def answer(query_wire: bytes, records: Records, stub: DnsStub, limit: int | None
     for question in query.question:
         name, rdtype = _key(question.name), dns.rdatatype.to_text(question.rdtype)
         stub.queries.append((name, rdtype))
-        if (name, rdtype) in table:
+        if list(table.get((name, rdtype), ())) == [SERVFAIL]:
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif (name, rdtype) in table:
             response.answer.append(
                 dns.rrset.from_text_list(
                     question.name, TTL, "IN", rdtype, list(table[name, rdtype])

@@ -145,4 +145,17 @@ def evaluate(
         signature.result == "pass" and aligned(signature.domain, from_domain, record.strict_dkim)
         for signature in signatures
     )
-    return DmarcResult("pass" if spf_aligned or dkim_aligned else "fail", from_domain, policy)
+    if spf_aligned or dkim_aligned:
+        return DmarcResult("pass", from_domain, policy)
+    # An aligned identifier whose check could not finish might have passed: a DNS hiccup must
+    # not read as a forgery (RFC 7489 6.6.2), so the result is temperror, never fail.
+    unfinished = (
+        spf is not None
+        and spf.result == "temperror"
+        and aligned(spf.domain, from_domain, record.strict_spf)
+    ) or any(
+        signature.result == "temperror"
+        and aligned(signature.domain, from_domain, record.strict_dkim)
+        for signature in signatures
+    )
+    return DmarcResult("temperror" if unfinished else "fail", from_domain, policy)

@@ -83,6 +83,38 @@ def claims_authserv_id(value: str, authserv_id: str) -> bool:
     return bool(head) and head[0].lower().rstrip(".") == authserv_id.lower().rstrip(".")
 
 
+def split_outside_quotes(value: str) -> list[str]:
+    """``value`` cut at each ``;`` that is not inside a quoted string or a comment.
+
+    A quoted property value comes from the message (a MAIL FROM local part may hold ``;`` and
+    ``dmarc=pass``); it must never read as a result of its own.
+
+    >>> split_outside_quotes('h; spf=fail smtp.mailfrom="x;dmarc=pass"@e.test (a;b); dmarc=fail')
+    ['h', ' spf=fail smtp.mailfrom="x;dmarc=pass"@e.test (a;b)', ' dmarc=fail']
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, escaped, comments = False, False, 0
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or comments):
+            escaped = True
+        elif char == '"' and not comments:
+            quoted = not quoted
+        elif char == "(" and not quoted:
+            comments += 1
+        elif char == ")" and not quoted and comments:
+            comments -= 1
+        elif char == ";" and not quoted and not comments:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
 def summary(value: str) -> dict[str, str]:
     """The result of each method in one of our values: ``{"spf": ..., "dkim": ..., "dmarc": ...}``.
 
@@ -92,7 +124,7 @@ def summary(value: str) -> dict[str, str]:
     {'spf': 'pass', 'dkim': 'pass', 'dmarc': 'pass'}
     """
     found: dict[str, list[str]] = {}
-    for resinfo in value.split(";")[1:]:
+    for resinfo in split_outside_quotes(value)[1:]:
         match = _RESINFO.match(resinfo)
         if match:
             found.setdefault(match.group(1).lower(), []).append(match.group(2).lower())

@@ -16,7 +16,7 @@ def test_a_crashing_spf_or_dkim_library_reads_permerror(monkeypatch: pytest.Monk
     monkeypatch.setattr(dkim.DKIM, "verify", crash)
     raw = b"DKIM-Signature: v=1; d=corp.test; s=sel; b=x; bh=y\r\nFrom: a@corp.test\r\n\r\nhi\r\n"
     result = check_sender(
-        DnsLookup(None), raw, "192.0.2.1:25", "mx.corp.test", "bob@corp.test", "corp.test"
+        DnsLookup(None), raw, "192.0.2.1:25", "mx.corp.test", "bob@corp.test", ["corp.test"]
     )
     assert result.spf is not None and result.spf.result == "permerror"
     assert [signature.result for signature in result.dkim] == ["permerror"]

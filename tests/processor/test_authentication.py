@@ -7,6 +7,7 @@ the SMTP intake would have recorded.
 
 import base64
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from crmmail.storage.models import InboundMessage, Mailbox
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
 from crmmail.storage.repositories.mailboxes import MailboxRepository
-from tests.dnsstub import DnsStub, running_dns
+from tests.dnsstub import SERVFAIL, DnsStub, running_dns
 from tests.intake import message, wire_bytes
 
 CONTACT = "acme+contact@mail.localhost"
@@ -314,6 +315,41 @@ def test_dns_down_gives_temperror_and_the_message_is_processed(
     assert "bob@corp.test" in checked.contacts
 
 
+def test_a_dns_failure_on_the_aligned_signature_is_temperror_not_fail(
+    receiver: Receiver, key: SigningKey
+) -> None:
+    receiver.set_policy("quarantine")
+    table = records(key, dkim=None)
+    table[f"{SELECTOR}._domainkey.{DOMAIN}", "TXT"] = [SERVFAIL]
+    with running_dns(table) as dns:  # SPF fails (another client); the key cannot be read
+        checked = receiver.receive(signed(mail(), key), dns.address, peer=f"{OTHER_IP}:1")
+    assert checked.verdict == {"spf": "fail", "dkim": "temperror", "dmarc": "temperror"}
+    assert (checked.status, checked.disposition) == ("done", None)
+
+
+def test_every_from_domain_is_evaluated(receiver: Receiver, key: SigningKey) -> None:
+    receiver.set_policy("quarantine")
+    sender = "Bob <bob@esp.test>, The CEO <ceo@corp.test>"
+    with running_dns(records(key)) as dns:  # esp.test: SPF passes, no DMARC record
+        checked = receiver.receive(
+            mail(sender=sender), dns.address, peer=f"{OTHER_IP}:1", mail_from="bob@esp.test"
+        )
+    assert checked.verdict == {"spf": "pass", "dkim": "none", "dmarc": "fail"}
+    assert "header.from=corp.test" in (checked.results or "")
+    assert (checked.status, checked.reason) == ("ignored", "dmarc_fail")
+
+
+def test_results_smuggled_in_a_quoted_mail_from_are_not_read(
+    receiver: Receiver, key: SigningKey
+) -> None:
+    smuggled = '"x;dmarc=pass;dkim=pass"@corp.test'
+    with running_dns(records(key)) as dns:
+        checked = receiver.receive(mail(), dns.address, peer=f"{OTHER_IP}:1", mail_from=smuggled)
+    assert checked.results is not None and "dmarc=pass" in checked.results  # quoted, inert
+    assert checked.verdict == {"spf": "fail", "dkim": "none", "dmarc": "fail"}
+    assert {note["auth"]["dmarc"] for note in checked.notes} == {"fail"}
+
+
 # -- the account's policy on DMARC failure ---------------------------------------------------
 
 
@@ -387,8 +423,9 @@ def test_a_domain_asking_for_no_action_is_tagged_not_quarantined(
 
 
 def test_forged_results_claiming_our_id_are_not_trusted(
-    receiver: Receiver, key: SigningKey
+    receiver: Receiver, key: SigningKey, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, "crmmail.processor.steps.authenticate")
     receiver.set_policy("quarantine")
     forged = {
         "Authentication-Results": f"{AUTHSERV_ID}; spf=pass; dkim=pass header.d=corp.test; "
@@ -401,6 +438,7 @@ def test_forged_results_claiming_our_id_are_not_trusted(
     assert (checked.status, checked.reason) == ("ignored", "dmarc_fail")
     assert checked.verdict == {"spf": "fail", "dkim": "none", "dmarc": "fail"}
     assert checked.results is not None and checked.results.count(AUTHSERV_ID) == 1
+    assert "1 forged Authentication-Results claiming crmmail.localhost ignored" in caplog.text
 
 
 def test_forged_results_are_told_from_other_servers_results() -> None:

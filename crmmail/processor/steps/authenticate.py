@@ -53,7 +53,7 @@ def run(ctx: MessageContext) -> None:
         ctx.inbound.peer,
         ctx.inbound.helo,
         ctx.inbound.mail_from,
-        ctx.sender.rpartition("@")[2],
+        [mailbox.address.rpartition("@")[2] for mailbox in ctx.message.from_],
     )
 
 
