@@ -34,6 +34,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from crmmail.processor.limits import (
+    LINE_BUDGET_SPENT,
     MAX_DEPTH,
     MAX_FIELD_BYTES,
     MAX_HEADER_BLOCK_BYTES,
@@ -141,6 +142,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         limits=limits,
     )
     _read_parts(message, parsed)
+    if LINE_BUDGET_SPENT in limits and parsed.attachments:
+        # The parser saw the last part only in part: a cut file is worse than none (the whole
+        # message stays in the spool).
+        cut = parsed.attachments.pop()
+        limits.append(f"attachment {cut.filename or cut.content_type!r} cut short: not kept")
     for defect in message.defects:
         parsed.defects.append(type(defect).__name__)
     if len(limits) > MAX_LIMIT_NOTES:  # one per cut field of every part: keep the log line short

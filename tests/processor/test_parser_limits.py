@@ -13,8 +13,8 @@ import pytest
 
 from crmmail.config import Settings
 from crmmail.processor.limits import (
+    LINE_BUDGET_SPENT,
     MAX_DEPTH,
-    MAX_LINE_LEVELS,
     MAX_PARAMETERS,
     MAX_PARTS,
     bound_message,
@@ -226,9 +226,33 @@ def test_nesting_within_the_limit_is_read_whole() -> None:
 def test_deep_nesting_with_many_lines_is_cut_by_line_levels() -> None:
     """Each line costs the parser one boundary test per level: 20 deep, 600,000 lines is cut."""
     parsed = parse_message(nested_multipart(MAX_DEPTH, b"l\r\n" * 600_000))
-    assert f"more than {MAX_LINE_LEVELS} line-levels: rest not parsed" in parsed.limits
+    assert LINE_BUDGET_SPENT in parsed.limits
     assert parsed.text.startswith("l\r\nl\r\n")
     assert parsed.text.count("\n") < 600_000
+
+
+@pytest.mark.timeout(20)
+def test_an_attachment_the_line_budget_cuts_is_not_kept_half() -> None:
+    csv = b"text/csv\r\nContent-Disposition: attachment; filename=big.csv"
+    parsed = parse_message(nested_multipart(MAX_DEPTH, b"1,2\r\n" * 600_000, csv))
+    assert LINE_BUDGET_SPENT in parsed.limits
+    assert "attachment 'big.csv' cut short: not kept" in parsed.limits
+    assert parsed.attachments == []
+
+
+@pytest.mark.timeout(20)
+def test_a_csv_of_short_lines_near_the_size_limit_is_read_whole() -> None:
+    rows = b"1001,2002,3003\r\n" * 1_400_000  # 22 MB
+    raw = (
+        b'From: a@b.test\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/csv\r\nContent-Disposition: attachment; filename=rows.csv\r\n\r\n"
+        + rows
+        + b"--b--\r\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.limits == []
+    [attachment] = parsed.attachments
+    assert attachment.content == rows[:-2]  # the line end before the boundary belongs to it
 
 
 def test_a_large_attachment_one_level_down_is_not_cut() -> None:
