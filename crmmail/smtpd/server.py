@@ -142,9 +142,17 @@ class IntakeSMTP(SMTP):
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         if command == "PROXY":
             return await self._accept_proxy_header(args[0])
-        if command == "DATA":
-            self._end_data_deadline()  # the message is in; storing it has its own timeout
-        return await super()._call_handler_hook(command, *args)
+        if command != "DATA":
+            return await super()._call_handler_hook(command, *args)
+        # The message is in; storing it has its own timeout (CRMMAIL_STORAGE_TIMEOUT), and the
+        # client's silence while it waits for our reply is no reason to cut it.
+        self._end_data_deadline()
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            self._reset_timeout()  # waiting for the next command: the idle timer again
 
     async def _accept_proxy_header(self, header: ProxyData) -> bool:
         """Take the client a load balancer's header names, within that client's limit."""

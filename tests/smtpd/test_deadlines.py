@@ -8,8 +8,11 @@ bytes of a message; ``CRMMAIL_DATA_TIMEOUT`` bounds the whole DATA phase. Both a
 import select
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select as sql_select
+from sqlalchemy import text
 
 from crmmail.config import Settings
 from crmmail.smtpd import replies
@@ -138,6 +141,43 @@ def test_a_slow_message_within_the_data_deadline_is_accepted(
             client.sock.sendall(b".\r\n")
             assert client.reply() == replies.QUEUED
             assert client.command("QUIT").startswith("221 ")
+        finally:
+            client.close()
+    [row] = spooled(db)
+    assert row.raw == raw
+
+
+@contextmanager
+def spool_held(db: Database) -> Iterator[None]:
+    """Another connection holds the spool's write lock for the block (then rolls back)."""
+    with db.engine.connect() as connection:
+        transaction = connection.begin()
+        if db.engine.dialect.name == "postgresql":
+            connection.execute(text("LOCK TABLE inbound_message IN EXCLUSIVE MODE"))
+        else:  # SQLite: BEGIN IMMEDIATE takes the database's write lock
+            connection.execute(text("SELECT 1"))
+        try:
+            yield
+        finally:
+            transaction.rollback()
+
+
+def test_a_spool_commit_slower_than_the_idle_timeout_is_answered_250(
+    db: Database, settings: Settings, acme: int
+) -> None:
+    """The client is silent while it waits for our reply: that is no reason to cut it."""
+    patient = settings.model_copy(update={"smtp_timeout": 0.5})
+    raw = wire_bytes(message())
+    with running_intake(db, patient) as port:
+        client = Client(port)
+        try:
+            client.start_data()
+            with spool_held(db):
+                client.sock.sendall(raw + b".\r\n")
+                time.sleep(1.5)  # three idle timeouts with the commit waiting on the lock
+            assert client.reply() == replies.QUEUED
+            time.sleep(1.0)  # idle again after the reply: the idle timer is back
+            assert client.reply() == replies.COMMAND_TIMEOUT
         finally:
             client.close()
     [row] = spooled(db)
