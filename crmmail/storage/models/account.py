@@ -33,7 +33,9 @@ class Account(Base):
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    dmarc_policy: Mapped[str] = mapped_column(String(16), default=DmarcPolicy.TAG.value)
+    dmarc_policy: Mapped[str] = mapped_column(
+        String(16), default=DmarcPolicy.TAG.value, server_default=DmarcPolicy.TAG.value
+    )
 
 
 class User(Base):
