@@ -177,6 +177,8 @@ def test_worker_outcomes_reach_the_metrics(db: Database, settings: Settings, acm
     assert samples[(processed, (("status", "dead"),))] == 1.0
     assert samples[(processed, (("status", "ignored"),))] == 0.0
     assert samples[("crmmail_processing_seconds_count", ())] == 3.0
+    assert samples[("crmmail_delivery_seconds_count", ())] == 2.0  # done and dead, not the retry
+    assert 0.0 < samples[("crmmail_delivery_seconds_sum", ())] < 600.0
     assert samples[("crmmail_inbound_messages", (("status", "dead"),))] == 1.0
 
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Worker attempts last milliseconds (a note) to seconds (a big message on a busy database).
 PROCESSING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Delivery includes the wait in the queue and retries with backoff: up to hours.
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0)
 PROCESSED_STATUSES = (
     InboundStatus.DONE,
     InboundStatus.IGNORED,
@@ -103,16 +105,26 @@ class Metrics:
             buckets=PROCESSING_BUCKETS,
             registry=self.registry,
         )
+        self.delivery_seconds = Histogram(
+            "crmmail_delivery_seconds",
+            "From the spool commit (the 250) to the final outcome (done, ignored or dead)",
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(StorageCollector(db))
 
     def message_refused(self, reason: RefusalReason) -> None:
         """Count one refusal (the intake's ``on_refused``)."""
         self.refused.labels(reason.value).inc()
 
-    def message_processed(self, status: InboundStatus, seconds: float) -> None:
-        """Count one worker outcome and its time (the worker's ``on_processed``)."""
+    def message_processed(
+        self, status: InboundStatus, seconds: float, since_spooled: float
+    ) -> None:
+        """Count one worker outcome and its times (the worker's ``on_processed``)."""
         self.processed.labels(status.value).inc()
         self.processing_seconds.observe(seconds)
+        if status is not InboundStatus.QUEUED:  # a retry is not the end of the message's way
+            self.delivery_seconds.observe(since_spooled)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,8 +5,9 @@ is taken again), the pipeline with the final status, and, only if the pipeline r
 failure record (back to the queue with a backoff, or ``dead`` after the last attempt). Parsing
 happens before the pipeline's transaction touches the database, so no lock is held meanwhile.
 
-Each outcome (``done``, ``ignored``, back to ``queued`` for a retry, ``dead``) and the seconds
-from the claim to it go to the optional ``on_processed`` callable (``serve`` feeds /metrics).
+Each outcome (``done``, ``ignored``, back to ``queued`` for a retry, ``dead``) goes to the
+optional ``on_processed`` callable (``serve`` feeds /metrics) with two durations: seconds from
+the claim to the outcome, and seconds since the message was spooled (its ``250``).
 """
 
 import logging
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crmmail.config import Settings
 from crmmail.processor.context import MessageContext
 from crmmail.processor.pipeline import SMART_ADDRESS_PIPELINE, run_pipeline
+from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
@@ -43,7 +45,7 @@ class Worker:
         settings: Settings,
         pipeline: tuple[str, ...] = SMART_ADDRESS_PIPELINE,
         *,
-        on_processed: Callable[[InboundStatus, float], None] | None = None,
+        on_processed: Callable[[InboundStatus, float, float], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -78,7 +80,8 @@ class Worker:
             )
             status = self._record_failure(claimed, error)
         if status is not None and self.on_processed is not None:
-            self.on_processed(status, time.monotonic() - started)
+            since_spooled = (utcnow() - (claimed.received_at or utcnow())).total_seconds()
+            self.on_processed(status, time.monotonic() - started, max(0.0, since_spooled))
         return True
 
     def _process(self, claimed: ClaimedMessage) -> InboundStatus:

@@ -47,6 +47,7 @@ class ClaimedMessage:
     attempts: int
     peer: str = ""  # "ip:port" of the SMTP client
     helo: str = ""
+    received_at: datetime | None = None  # when the intake spooled it (answered 250)
 
 
 def _holds(token: str | None) -> ColumnElement[bool]:
@@ -154,6 +155,7 @@ class InboundRepository:
             attempts=message.attempts,
             peer=message.peer,
             helo=message.helo,
+            received_at=message.received_at,
         )
 
     def _give_up(self, inbound_id: int, token: str | None, attempts: int) -> None:
