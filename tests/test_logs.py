@@ -11,28 +11,35 @@ from crmmail.storage.database import Database
 from tests.intake import message, running_intake, send
 
 
-def test_json_logs_are_one_object_a_line_and_name_the_inbound_message(
-    db: Database, settings: Settings, acme: int, database_url: str, tmp_path: Path
-) -> None:
+def process_one_message(
+    db: Database, settings: Settings, database_url: str, workdir: Path, log_format: str | None
+) -> str:
+    """Spool one message, run ``crmmail -v process --until-idle``; its stderr (the log)."""
     with running_intake(db, settings) as port:
         send(port, message(), ["acme@mail.localhost"])
-    env = {
-        **os.environ,
-        "CRMMAIL_DATABASE_URL": database_url,
-        "CRMMAIL_LOG_FORMAT": "json",
-    }
+    env = {**os.environ, "CRMMAIL_DATABASE_URL": database_url}
+    env.pop("CRMMAIL_LOG_FORMAT", None)
+    if log_format is not None:
+        env["CRMMAIL_LOG_FORMAT"] = log_format
     result = subprocess.run(
         [sys.executable, "-m", "crmmail", "-v", "process", "--until-idle"],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    records = [json.loads(line) for line in result.stderr.splitlines()]
+    return result.stderr
+
+
+def test_json_logs_are_one_object_a_line_and_name_the_inbound_message(
+    db: Database, settings: Settings, acme: int, database_url: str, tmp_path: Path
+) -> None:
+    log = process_one_message(db, settings, database_url, tmp_path, "json")
+    records = [json.loads(line) for line in log.splitlines()]
     about_the_message = [record for record in records if "inbound_id" in record]
-    assert about_the_message, result.stderr
+    assert about_the_message, log
     assert {record["logger"] for record in about_the_message} == {"crmmail.processor.worker"}
     [outcome] = about_the_message
     assert outcome["level"] == "INFO"
@@ -43,17 +50,5 @@ def test_json_logs_are_one_object_a_line_and_name_the_inbound_message(
 def test_text_logs_stay_the_default(
     db: Database, settings: Settings, acme: int, database_url: str, tmp_path: Path
 ) -> None:
-    with running_intake(db, settings) as port:
-        send(port, message(), ["acme@mail.localhost"])
-    env = {**os.environ, "CRMMAIL_DATABASE_URL": database_url}
-    env.pop("CRMMAIL_LOG_FORMAT", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "crmmail", "-v", "process", "--until-idle"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert " INFO crmmail.processor.worker: inbound " in result.stderr
+    log = process_one_message(db, settings, database_url, tmp_path, None)
+    assert " INFO crmmail.processor.worker: inbound " in log

@@ -11,7 +11,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,19 +53,46 @@ def _get(port: int, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_health_readiness_and_metrics(database_url: str, acme: int, tmp_path: Path) -> None:
+@dataclass
+class Serving:
+    """A ``crmmail serve --http-port`` process and its two ports."""
+
+    process: "subprocess.Popen[str]"
+    smtp_port: int
+    http_port: int
+
+    def stop(self) -> None:
+        """SIGTERM; the process must exit 0."""
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+
+
+@contextmanager
+def serving(database_url: str, workdir: Path) -> Iterator[Serving]:
+    """``crmmail serve`` with SMTP and HTTP on free ports; killed if the test did not stop it."""
     argv = crmmail_argv(
         database_url, "serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"
     )
     process = subprocess.Popen(
-        argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     try:
         assert process.stdout is not None
         smtp = LISTENING.search(process.stdout.readline())
         http = HTTP.search(process.stdout.readline())
         assert smtp and http
-        smtp_port, http_port = int(smtp.group(1)), int(http.group(1))
+        yield Serving(process, int(smtp.group(1)), int(http.group(1)))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_health_readiness_and_metrics(database_url: str, acme: int, tmp_path: Path) -> None:
+    with serving(database_url, tmp_path) as serve:
+        smtp_port, http_port = serve.smtp_port, serve.http_port
 
         assert _get(http_port, "/healthz") == (200, "ok\n")
         assert _get(http_port, "/readyz") == (200, "ready\n")
@@ -77,14 +106,7 @@ def test_health_readiness_and_metrics(database_url: str, acme: int, tmp_path: Pa
         )
         assert 'crmmail_mailboxes{status="active"} 0.0' in metrics
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        serve.stop()
 
 
 def _wait_for_metrics(http_port: int, done: Callable[[Samples], bool]) -> Samples:
@@ -101,18 +123,8 @@ def _wait_for_metrics(http_port: int, done: Callable[[Samples], bool]) -> Sample
 def test_metrics_count_refusals_outcomes_and_processing_time(
     database_url: str, acme: int, db: Database, tmp_path: Path
 ) -> None:
-    argv = crmmail_argv(
-        database_url, "serve", "--smtp-host", "127.0.0.1", "--smtp-port", "0", "--http-port", "0"
-    )
-    process = subprocess.Popen(
-        argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        smtp = LISTENING.search(process.stdout.readline())
-        http = HTTP.search(process.stdout.readline())
-        assert smtp and http
-        smtp_port, http_port = int(smtp.group(1)), int(http.group(1))
+    with serving(database_url, tmp_path) as serve:
+        smtp_port, http_port = serve.smtp_port, serve.http_port
 
         before = _samples(_get(http_port, "/metrics")[1])
         refused = "crmmail_messages_refused_total"
@@ -145,14 +157,7 @@ def test_metrics_count_refusals_outcomes_and_processing_time(
             assert samples[(processed, (("status", status),))] == statuses.count(status)
         assert samples[("crmmail_inbound_messages", (("status", "queued"),))] == 0.0
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        serve.stop()
 
 
 def test_worker_outcomes_reach_the_metrics(db: Database, settings: Settings, acme: int) -> None:
