@@ -37,12 +37,33 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
+# make bench: every bench/*.py that declares `BENCH = "name"` runs with
+# `--json bench/out/<script>.json $(BENCH_ARGS_<script>)`, then bench/report.py writes
+# bench/RESULTS.md from the result files in bench/out (removed first, so every row comes from
+# this run; other files there, such as cached fixtures, are kept). Sizes and runs
+# go in the variables, e.g. `make bench BENCH_ARGS_ingest="--runs 1 --sizes 4096"`.
+BENCH_OUT := bench/out
+BENCH_SCRIPTS = $(shell grep -l '^BENCH = ' bench/*.py)
+BENCH_ARGS_ingest ?= --runs 3 --profile
+BENCH_ARGS_parser_abuse ?= --reference
+
+define run_bench
+echo "== $(1) $(BENCH_ARGS_$(basename $(notdir $(1))))"; started=$$(date +%s); \
+$(BIN)/python $(1) --json $(BENCH_OUT)/$(basename $(notdir $(1))).json \
+  $(BENCH_ARGS_$(basename $(notdir $(1)))) || failed="$$failed $(1)"; \
+echo "== $(1): $$(( $$(date +%s) - started )) s";
+endef
+
 bench: $(VENV)/.installed-dev
 	scripts/ensure-test-services
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/mailbox_import.py
-	$(BIN)/python bench/parser_abuse.py --reference
-	$(BIN)/python bench/memory.py
+	@scripts/ensure-bench-services || \
+	  echo "make bench: going on without it; its rows in bench/RESULTS.md say so" >&2
+	mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json  # benches may keep fixtures there
+	@failed=""; began=$$(date +%s); \
+	$(foreach script,$(BENCH_SCRIPTS),$(call run_bench,$(script))) \
+	echo "== all benches: $$(( $$(date +%s) - began )) s"; \
+	$(BIN)/python bench/report.py $(BENCH_OUT) --output bench/RESULTS.md || failed="$$failed report"; \
+	if [ -n "$$failed" ]; then echo "make bench: failed or missing:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

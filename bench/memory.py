@@ -8,7 +8,7 @@ sessions of 1 MiB each (default 20). For each: the RSS once started (baseline), 
 worker has processed them all (intake + worker); and the growth per in-flight message as a
 multiple of its size ((peak at intake - baseline) / (sessions x size)).
 
-    .venv/bin/python bench/memory.py [--large 10] [--small 20] [--json] [--smoke]
+    .venv/bin/python bench/memory.py [--large 10] [--small 20] [--json FILE] [--smoke]
 """
 
 import argparse
@@ -28,12 +28,15 @@ from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import json_path, ours_at_most, reported, row, write_result
 from crmmail.services import accounts
 from crmmail.storage.database import Database
 from crmmail.storage.migrate import upgrade_to_head
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.inbound import InboundRepository
 
+BENCH = "memory"
 HOST = "127.0.0.1"
 SMART_DOMAIN = "mail.localhost"
 ACCOUNT = "bench"
@@ -190,6 +193,41 @@ def scenario(
     }
 
 
+GROWTH_TARGET = 3.0  # peak growth per in-flight message, as a multiple of its size
+SCENARIOS = {"one_mib": "sessions of 1 MiB", "at_limit": "sessions at the size limit"}
+
+
+def rows_from(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result file's rows: peak RSS (reported) and growth per message (the target)."""
+    rows = []
+    for name, what in SCENARIOS.items():
+        figures = result[name]
+        scenario = f"memory, {figures['sessions']} {what}"
+        rows.append(
+            row(
+                f"{scenario}: peak RSS at intake",
+                "MiB",
+                [figures["peak_rss_at_intake_mib"]],
+                reported(f"reported (baseline {figures['baseline_rss_mib']} MiB)"),
+            )
+        )
+        rows.append(
+            row(
+                f"{scenario}: peak growth per in-flight message",
+                "x its size",
+                [figures["growth_per_message_x_size"]],
+                ours_at_most(GROWTH_TARGET, "x"),
+            )
+        )
+    return rows
+
+
+def notes_from(result: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {json.dumps(figures)}" for name, figures in result.items() if name in SCENARIOS
+    ] + [f"size limit {result['size_limit']} bytes; one serve process per scenario"]
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large", type=int, default=10, help="sessions at the size limit")
@@ -197,7 +235,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="size limit, bytes")
     parser.add_argument("--database-url", help="PostgreSQL instead of a fresh SQLite file")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check it runs")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--json", type=json_path, metavar="FILE", help="write the result file")
     args = parser.parse_args()
     if args.smoke:
         args.large, args.small, args.limit = 2, 2, 256 * 1024
@@ -228,8 +266,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit("memory: interrupted")
     if args.json:
-        print(json.dumps(result))
-        return
+        write_result(args.json, BENCH, rows_from(result), notes_from(result))
     for name in ("at_limit", "one_mib"):
         figures = result[name]
         print(

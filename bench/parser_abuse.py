@@ -11,7 +11,7 @@ exception. With ``--reference`` each input is also read by the stdlib the naive 
 ``--reference-timeout`` seconds. Then every message of the shared corpus (``CRMMAIL_CORPUS``,
 default ``../shared/corpus``) is timed the same way and the slowest are listed.
 
-    .venv/bin/python bench/parser_abuse.py [--runs 3] [--reference] [--json] [--smoke]
+    .venv/bin/python bench/parser_abuse.py [--runs 3] [--reference] [--json FILE] [--smoke]
 
 ``--smoke`` shrinks every input to a few percent and runs once: a check that the script works,
 whose figures mean nothing.
@@ -22,7 +22,6 @@ import base64
 import contextlib
 import cProfile
 import io
-import json
 import os
 import platform
 import pstats
@@ -34,11 +33,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import json_path, ours_at_most, positive, reported, write_result
+from bench.common import row as result_row
 from crmmail.processor.message import parse_message
 from crmmail.processor.steps.participants import participants_of
 from crmmail.routing.address import parse as parse_smart_address
 
+BENCH = "parser_abuse"
 SMART_DOMAINS = ("mail.localhost",)
+BUDGET_S = 2.0  # no message, hostile or from the corpus, may take longer than this
 TAIL = b"\r\nFrom: Ann <ann@corp.test>\r\nSubject: s\r\n\r\nthe body\r\n"
 CORPUS = Path(
     os.environ.get("CRMMAIL_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
@@ -244,29 +248,75 @@ def print_table(figures: dict[str, Any]) -> None:
         print(f"{row['message']:42s} {row['bytes']:>9,d} B {row['seconds'] * 1000:9.1f} ms")
 
 
+def rows_from(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result file's rows: the slowest hostile input and corpus message against the time
+    budget, and how many inputs raised instead of being cut or recorded as defects."""
+    runs = figures["runs"]
+    slowest = max(figures["hostile"], key=lambda item: item["seconds"])
+    raised = [item for item in figures["hostile"] if item["outcome"].startswith("raised")]
+    rows = [
+        result_row(
+            f"parser: slowest of {len(figures['hostile'])} hostile inputs ({slowest['input']})",
+            "s",
+            [slowest["seconds"]],
+            ours_at_most(BUDGET_S, "s"),
+        ),
+        result_row(
+            "parser: hostile inputs that raised", "inputs", [len(raised)], ours_at_most(0, "inputs")
+        ),
+    ]
+    if figures["corpus_slowest"]:
+        worst = figures["corpus_slowest"][0]
+        rows.append(
+            result_row(
+                f"parser: slowest of {figures['corpus_messages']} corpus messages",
+                "s",
+                [worst["seconds"]],
+                ours_at_most(BUDGET_S, "s"),
+            )
+        )
+        rows.append(
+            result_row("parser: whole corpus", "s", [figures["corpus_total_seconds"]], reported())
+        )
+    for item in rows:
+        item["runs"] = runs  # each figure is a median over this many runs
+    return rows
+
+
+def notes_from(figures: dict[str, Any]) -> list[str]:
+    """Per hostile input: its size, crmmail's time and outcome, and the stdlib's if measured."""
+    notes = [
+        f"{figures['machine']}; every figure is the median of {figures['runs']} run(s) of "
+        "parse_message + participants_of + the smart-address parser on every To/Cc address"
+    ]
+    for item in figures["hostile"]:
+        stdlib = item.get("stdlib_default_policy")
+        notes.append(
+            f"{item['input']} ({item['bytes']:,} B): {item['seconds'] * 1000:.1f} ms, "
+            f"{item['outcome']}" + (f"; stdlib default policy: {stdlib}" if stdlib else "")
+        )
+    return notes
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="runs per input (median reported)")
+    parser.add_argument("--runs", type=positive, default=3, help="runs per input (median reported)")
     parser.add_argument("--reference", action="store_true", help="also time the stdlib")
     parser.add_argument("--reference-timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--only", metavar="TEXT", help="only the inputs whose name has TEXT")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile top N")
     parser.add_argument("--smoke", action="store_true", help="tiny inputs, one run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error(f"--runs must be at least 1, not {args.runs}")
-    return args
+    parser.add_argument("--json", type=json_path, metavar="FILE", help="write the result file")
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     sys.setrecursionlimit(1_000)  # the interpreter's default, whatever a caller set
     figures = run(args)
+    print_table(figures)
     if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        print_table(figures)
+        write_result(args.json, BENCH, rows_from(figures), notes_from(figures))
 
 
 if __name__ == "__main__":
