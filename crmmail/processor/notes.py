@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 from crmmail.processor.context import MessageContext
 from crmmail.processor.message import Mailbox, ParsedMessage
-from crmmail.storage.models import Attachment, EntityType, Note
+from crmmail.storage.base import utcnow
+from crmmail.storage.models import Attachment, EntityType
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.notes import NoteRepository
 
@@ -13,14 +14,20 @@ NAME_SPECIALS = frozenset('()<>[]:;@\\,"')
 
 def attach(ctx: MessageContext, entity_type: EntityType, entity_id: int) -> None:
     """Put the email on a card, once per card whatever the number of actions."""
-    if (entity_type, entity_id) in ctx.noted:
+    attach_all(ctx, [Card(ctx.inbound.account_id, entity_type, entity_id)])
+
+
+def attach_all(ctx: MessageContext, cards: list["Card"]) -> None:
+    """Put the email on these cards (each once per message) with one query and one insert."""
+    fresh = [card for card in dict.fromkeys(cards) if card.key not in ctx.noted]
+    if not fresh:
         return
-    ctx.noted.add((entity_type, entity_id))
-    card = Card(ctx.inbound.account_id, entity_type, entity_id)
-    put_on_card(NoteRepository(ctx.session), card, ctx.message, ctx.message_key, ctx.inbound.id)
+    ctx.noted.update(card.key for card in fresh)
+    notes = NoteRepository(ctx.session)
+    put_on_cards(notes, fresh, ctx.message, ctx.message_key, ctx.inbound.id)
     if not ctx.attachments_stored:
         ctx.attachments_stored = True
-        store_attachments(NoteRepository(ctx.session), ctx.message, ctx.inbound.id)
+        store_attachments(notes, ctx.message, ctx.inbound.id)
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,19 @@ class Card:
     entity_type: EntityType
     entity_id: int
 
+    @property
+    def key(self) -> tuple[EntityType, int]:
+        return (self.entity_type, self.entity_id)
+
 
 def cards_of(crm: CrmRepository, contact_ids: list[int]) -> list[Card]:
     """The cards an email to these contacts goes on: theirs, their open leads', customers'."""
     account = crm.account_id
+    leads, customers = crm.linked_cards(contact_ids)
     return [
         *(Card(account, EntityType.CONTACT, cid) for cid in contact_ids),
-        *(Card(account, EntityType.LEAD, lid) for lid in crm.open_leads_of(contact_ids)),
-        *(Card(account, EntityType.CUSTOMER, cid) for cid in crm.customers_of(contact_ids)),
+        *(Card(account, EntityType.LEAD, lid) for lid in leads),
+        *(Card(account, EntityType.CUSTOMER, cid) for cid in customers),
     ]
 
 
@@ -51,29 +63,60 @@ def put_on_card(
     email_id: int | None = None,
 ) -> bool:
     """Add the message to the card as a note, unless the card shows it already (same key)."""
-    if message_key is not None and notes.on_card(
-        card.account_id, card.entity_type.value, card.entity_id, message_key
-    ):
-        return False
-    notes.add(
-        Note(
-            account_id=card.account_id,
-            entity_type=card.entity_type.value,
-            entity_id=card.entity_id,
-            inbound_id=inbound_id,
-            email_id=email_id,
-            message_key=message_key,
-            subject=message.subject,
-            from_addr=format_mailboxes(message.from_),
-            to_addrs=format_mailboxes(message.to),
-            cc_addrs=format_mailboxes(message.cc),
-            date=message.date,
-            text_body=message.text,
-            html_body=message.html,
-            message_id=message.message_id,
+    return bool(put_on_cards(notes, [card], message, message_key, inbound_id, email_id))
+
+
+def put_on_cards(
+    notes: NoteRepository,
+    cards: list[Card],
+    message: ParsedMessage,
+    message_key: str | None,
+    inbound_id: int | None = None,
+    email_id: int | None = None,
+) -> list[Card]:
+    """Add the message as a note to each card that does not show it yet; the cards it went on.
+
+    One query finds the cards that already show the message (same key), one insert adds the
+    rest, whatever the number of cards.
+    """
+    if not cards:
+        return []
+    if message_key is not None:
+        shown = notes.cards_showing(
+            cards[0].account_id,
+            message_key,
+            ((card.entity_type.value, card.entity_id) for card in cards),
         )
+        cards = [card for card in cards if (card.entity_type.value, card.entity_id) not in shown]
+    if not cards:
+        return []
+    common = {
+        "inbound_id": inbound_id,
+        "email_id": email_id,
+        "message_key": message_key,
+        "subject": message.subject,
+        "from_addr": format_mailboxes(message.from_),
+        "to_addrs": format_mailboxes(message.to),
+        "cc_addrs": format_mailboxes(message.cc),
+        "date": message.date,
+        "text_body": message.text,
+        "html_body": message.html,
+        "message_id": message.message_id,
+        "content_removed": False,
+        "created_at": utcnow(),
+    }
+    notes.add_many(
+        [
+            {
+                **common,
+                "account_id": card.account_id,
+                "entity_type": card.entity_type.value,
+                "entity_id": card.entity_id,
+            }
+            for card in cards
+        ]
     )
-    return True
+    return cards
 
 
 def store_attachments(notes: NoteRepository, message: ParsedMessage, inbound_id: int) -> None:

@@ -1,7 +1,7 @@
 """The note address: put the email on the cards of known participants, their leads, customers."""
 
 from crmmail.processor.context import Ignore, MessageContext
-from crmmail.processor.notes import attach, cards_of
+from crmmail.processor.notes import attach_all, cards_of
 from crmmail.routing.address import Action
 
 
@@ -15,6 +15,5 @@ def run(ctx: MessageContext) -> None:
         if ctx.actions == {Action.NOTE}:
             raise Ignore("no_match")
         return
-    for card in cards_of(crm, contact_ids):
-        attach(ctx, card.entity_type, card.entity_id)
+    attach_all(ctx, cards_of(crm, contact_ids))
     ctx.applied.add(Action.NOTE)

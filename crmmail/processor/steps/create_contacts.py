@@ -6,7 +6,7 @@ The loop guard may hold back new contacts: the known participants still get the 
 from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.processor.loop_guard import creation_budget, note_capped
-from crmmail.processor.notes import attach
+from crmmail.processor.notes import Card, attach_all
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 
@@ -28,6 +28,8 @@ def run(ctx: MessageContext) -> None:
             chosen = [m for m in ctx.participants if m.address in allowed]
             if not chosen:
                 return  # nothing created, no card known: nothing applied
-    for contact_id in ensure_contacts(crm, chosen):
-        attach(ctx, EntityType.CONTACT, contact_id)
+    account = ctx.inbound.account_id
+    attach_all(
+        ctx, [Card(account, EntityType.CONTACT, cid) for cid in ensure_contacts(crm, chosen, known)]
+    )
     ctx.applied.add(Action.CONTACT)

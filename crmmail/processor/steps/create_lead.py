@@ -8,7 +8,7 @@ from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import MessageContext
 from crmmail.processor.loop_guard import creation_budget, note_capped
 from crmmail.processor.names import lead_name
-from crmmail.processor.notes import attach, cards_of
+from crmmail.processor.notes import attach, attach_all, cards_of
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 
@@ -24,14 +24,13 @@ def run(ctx: MessageContext) -> None:
         note_capped(ctx, 1 + len(new), budget)
     if budget < 1:
         cards = cards_of(crm, sorted(set(known.values())))
-        for card in cards:
-            attach(ctx, card.entity_type, card.entity_id)
+        attach_all(ctx, cards)
         if cards:
             ctx.applied.add(Action.LEAD)
         return
     allowed = set(new[: budget - 1]) | set(known)
     chosen = [m for m in ctx.participants if m.address in allowed]
-    contact_ids = ensure_contacts(crm, chosen)
+    contact_ids = ensure_contacts(crm, chosen, known)
     lead = crm.create_lead(lead_name(ctx.message.subject, ctx.participants), contact_ids)
     attach(ctx, EntityType.LEAD, lead.id)
     ctx.applied.add(Action.LEAD)

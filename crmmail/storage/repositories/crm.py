@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,6 +160,33 @@ class CrmRepository:
                 .order_by(Lead.id)
             )
         )
+
+    def linked_cards(self, contact_ids: Iterable[int]) -> tuple[list[int], list[int]]:
+        """The open leads and the customers these contacts belong to, in one round trip."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return [], []
+        leads = (
+            select(literal("lead").label("kind"), Lead.id.label("id"))
+            .join(lead_contact, lead_contact.c.lead_id == Lead.id)
+            .where(
+                Lead.account_id == self.account_id,
+                Lead.status == LeadStatus.OPEN.value,
+                lead_contact.c.contact_id.in_(ids),
+            )
+        )
+        customers = (
+            select(literal("customer").label("kind"), Customer.id.label("id"))
+            .join(customer_contact, customer_contact.c.customer_id == Customer.id)
+            .where(
+                Customer.account_id == self.account_id,
+                customer_contact.c.contact_id.in_(ids),
+            )
+        )
+        found: dict[str, set[int]] = {"lead": set(), "customer": set()}
+        for kind, card_id in self.session.execute(union_all(leads, customers)):
+            found[kind].add(card_id)
+        return sorted(found["lead"]), sorted(found["customer"])
 
     def customers_of(self, contact_ids: Iterable[int]) -> list[int]:
         """Ids of the customers that any of these contacts belongs to."""

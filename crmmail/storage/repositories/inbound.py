@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.base import utcnow
@@ -50,6 +51,21 @@ class ClaimedMessage:
     received_at: datetime | None = None  # when the intake spooled it (answered 250)
 
 
+def _spool_row(entry: SpoolEntry) -> dict[str, object]:
+    """The columns of a new spool row."""
+    return {
+        "account_id": entry.account_id,
+        "peer": entry.peer,
+        "helo": entry.helo,
+        "mail_from": entry.mail_from,
+        "rcpt_tos": list(entry.rcpt_tos),
+        "raw": entry.raw,
+        "size": len(entry.raw),
+        "sha256": entry.sha256,
+        "status": InboundStatus.QUEUED.value,
+    }
+
+
 def _holds(token: str | None) -> ColumnElement[bool]:
     """The row is still in the state we read: same claim token (or still unclaimed)."""
     if token is None:
@@ -64,24 +80,16 @@ class InboundRepository:
         self.session = session
 
     def spool(self, entries: Iterable[SpoolEntry]) -> list[int]:
-        """Store received messages as ``queued``; returns their ids."""
-        rows = [
-            InboundMessage(
-                account_id=entry.account_id,
-                peer=entry.peer,
-                helo=entry.helo,
-                mail_from=entry.mail_from,
-                rcpt_tos=list(entry.rcpt_tos),
-                raw=entry.raw,
-                size=len(entry.raw),
-                sha256=entry.sha256,
-                status=InboundStatus.QUEUED.value,
-            )
-            for entry in entries
-        ]
-        self.session.add_all(rows)
-        self.session.flush()
-        return [row.id for row in rows]
+        """Store received messages as ``queued``; returns their ids, in the order given.
+
+        One multi-row INSERT ... RETURNING for all of them (the intake commits the messages of
+        concurrent sessions together), without the ORM's per-object bookkeeping.
+        """
+        rows = [_spool_row(entry) for entry in entries]
+        if not rows:
+            return []
+        inserted = insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True)
+        return list(self.session.scalars(inserted, rows))
 
     def get(self, inbound_id: int) -> InboundMessage | None:
         return self.session.get(InboundMessage, inbound_id)
@@ -117,10 +125,23 @@ class InboundRepository:
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                return self._snapshot(row.id, token)
+                return ClaimedMessage(
+                    id=row.id,
+                    token=token,
+                    account_id=row.account_id,
+                    mail_from=row.mail_from,
+                    rcpt_tos=list(row.rcpt_tos),
+                    raw=row.raw,
+                    sha256=row.sha256,
+                    attempts=row.attempts + 1,
+                    peer=row.peer,
+                    helo=row.helo,
+                    received_at=row.received_at,
+                )
         return None
 
-    def _next_due(self, now: datetime) -> Select[int, int, str | None]:
+    def _next_due(self, now: datetime) -> Select[*tuple[Any, ...]]:
+        """The next due row with what a claim snapshots, read in the same statement."""
         due = or_(
             and_(
                 InboundMessage.status == InboundStatus.QUEUED.value,
@@ -131,8 +152,20 @@ class InboundRepository:
                 InboundMessage.lease_until < now,
             ),
         )
-        query = (
-            select(InboundMessage.id, InboundMessage.attempts, InboundMessage.claim_token)
+        query: Select[*tuple[Any, ...]] = (
+            select(
+                InboundMessage.id,
+                InboundMessage.attempts,
+                InboundMessage.claim_token,
+                InboundMessage.account_id,
+                InboundMessage.mail_from,
+                InboundMessage.rcpt_tos,
+                InboundMessage.raw,
+                InboundMessage.sha256,
+                InboundMessage.peer,
+                InboundMessage.helo,
+                InboundMessage.received_at,
+            )
             .where(due)
             .order_by(InboundMessage.next_attempt_at, InboundMessage.id)
             .limit(1)
@@ -140,23 +173,6 @@ class InboundRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return query
-
-    def _snapshot(self, inbound_id: int, token: str) -> ClaimedMessage:
-        message = self.session.get(InboundMessage, inbound_id, populate_existing=True)
-        assert message is not None
-        return ClaimedMessage(
-            id=message.id,
-            token=token,
-            account_id=message.account_id,
-            mail_from=message.mail_from,
-            rcpt_tos=list(message.rcpt_tos),
-            raw=message.raw,
-            sha256=message.sha256,
-            attempts=message.attempts,
-            peer=message.peer,
-            helo=message.helo,
-            received_at=message.received_at,
-        )
 
     def _give_up(self, inbound_id: int, token: str | None, attempts: int) -> None:
         self.session.execute(

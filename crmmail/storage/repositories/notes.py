@@ -1,8 +1,9 @@
 """Notes on cards and the attachments of the messages behind them."""
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import Attachment, InboundMessage, Note
@@ -32,6 +33,27 @@ class NoteRepository:
             .limit(1)
         )
         return found is not None
+
+    def add_many(self, notes: list[dict[str, Any]]) -> None:
+        """Insert several notes (column values) in one ``executemany``, fetching no ids back."""
+        if notes:
+            self.session.execute(insert(Note), notes)
+
+    def cards_showing(
+        self, account_id: int, message_key: str, cards: Iterable[tuple[str, int]]
+    ) -> set[tuple[str, int]]:
+        """Which of these cards (entity type, id) already have a note for this message."""
+        wanted = sorted(set(cards))
+        if not wanted:
+            return set()
+        rows = self.session.execute(
+            select(Note.entity_type, Note.entity_id).where(
+                Note.account_id == account_id,
+                Note.message_key == message_key,
+                tuple_(Note.entity_type, Note.entity_id).in_(wanted),
+            )
+        )
+        return {(entity_type, entity_id) for entity_type, entity_id in rows}
 
     def of_emails(self, email_ids: list[int]) -> list[Note]:
         if not email_ids:
