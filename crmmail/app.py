@@ -20,8 +20,10 @@ from crmmail.ops.http import OpsServer
 from crmmail.ops.metrics import Metrics
 from crmmail.processor.worker import Worker
 from crmmail.services.deleted import purge_deleted
+from crmmail.smtpd.group_commit import SpoolCommitter
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.server import start_smtp_server
+from crmmail.smtpd.write_priority import SpoolFirstDatabase, WritePriority
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 
@@ -33,13 +35,22 @@ PURGE_INTERVAL = 3600.0  # seconds
 async def serve(db: Database, settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     metrics = Metrics(db)
-    worker = Worker(db, settings, on_processed=metrics.message_processed)
+    # SQLite has one writer at a time: the intake's spool commits go first (see write_priority).
+    priority = None if db.is_postgresql else WritePriority()
+    background_db = db if priority is None else SpoolFirstDatabase(db, priority)
+    worker = Worker(background_db, settings, on_processed=metrics.message_processed)
 
     def spooled() -> None:
         metrics.accepted.inc()
         worker.wakeup.set()
 
-    handler = IntakeHandler(db, settings, on_spooled=spooled, on_refused=metrics.message_refused)
+    handler = IntakeHandler(
+        db,
+        settings,
+        on_spooled=spooled,
+        on_refused=metrics.message_refused,
+        committer=SpoolCommitter(db, priority=priority),
+    )
     try:
         listener = await start_smtp_server(
             handler, settings, settings.smtp_host, settings.smtp_port
@@ -58,9 +69,11 @@ async def serve(db: Database, settings: Settings) -> None:
         loop.add_signal_handler(signum, stopping.set)
     threads = [
         threading.Thread(target=worker.run, args=(stop,), name="crmmail-worker"),
-        threading.Thread(target=purge_deleted_hourly, args=(db, stop), name="crmmail-purge"),
+        threading.Thread(
+            target=purge_deleted_hourly, args=(background_db, stop), name="crmmail-purge"
+        ),
     ]
-    scheduler = _mailbox_scheduler(db, settings)
+    scheduler = _mailbox_scheduler(background_db, settings)
     if scheduler is not None:
         threads.append(threading.Thread(target=scheduler.run, args=(stop,), name="crmmail-sync"))
     for thread in threads:

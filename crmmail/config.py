@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     max_creations_per_sender_hour: int = Field(default=20, ge=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
     storage_timeout: float = Field(default=30.0, gt=0)
+    # How long RCPT trusts a slug -> account answer (crmmail.smtpd.account_ids); 0: always ask.
+    recipient_cache_ttl: float = Field(default=5.0, ge=0)
     max_attempts: int = Field(default=5, gt=0)
     retry_base_delay: float = Field(default=30.0, ge=0)
     worker_idle_poll: float = Field(default=1.0, gt=0)

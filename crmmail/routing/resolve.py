@@ -26,18 +26,30 @@ class Route:
         return self.address.action
 
 
+def smart_recipient(address: str, smart_domains: tuple[str, ...]) -> SmartAddress | Refusal:
+    """The smart address a recipient names, or why it is refused; no lookup (pure)."""
+    if not is_our_domain(address, smart_domains):
+        return Refusal.RELAY_DENIED
+    smart = parse(address, smart_domains)
+    if smart is None:
+        return Refusal.UNKNOWN_ADDRESS
+    return smart
+
+
+def route(smart: SmartAddress, account_id: int | None) -> Route | Refusal:
+    """The route to the account found for ``smart.slug`` (``None``: no such account)."""
+    if account_id is None:
+        return Refusal.UNKNOWN_ADDRESS
+    return Route(account_id, smart)
+
+
 def resolve(
     address: str,
     smart_domains: tuple[str, ...],
     account_id_for_slug: Callable[[str], int | None],
 ) -> Route | Refusal:
     """Decide what to do with one recipient; ``account_id_for_slug`` is the only lookup."""
-    if not is_our_domain(address, smart_domains):
-        return Refusal.RELAY_DENIED
-    smart = parse(address, smart_domains)
-    if smart is None:
-        return Refusal.UNKNOWN_ADDRESS
-    account_id = account_id_for_slug(smart.slug)
-    if account_id is None:
-        return Refusal.UNKNOWN_ADDRESS
-    return Route(account_id, smart)
+    smart = smart_recipient(address, smart_domains)
+    if isinstance(smart, Refusal):
+        return smart
+    return route(smart, account_id_for_slug(smart.slug))

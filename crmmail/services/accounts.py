@@ -1,7 +1,9 @@
 """Account operations: create, rename, show (with smart addresses), DMARC policy, add users."""
 
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
@@ -13,6 +15,10 @@ from crmmail.storage.repositories.accounts import AccountRepository
 
 MAX_NAME = 200
 
+# Told the slugs whose account changed, once the transaction has committed: a cache of slug ->
+# account (the SMTP intake's, crmmail.smtpd.account_ids) forgets them at once.
+SlugsChanged = Callable[[str, str], None]
+
 
 def get_account(session: Session, slug: str) -> Account:
     account = AccountRepository(session).by_slug(slug)
@@ -21,23 +27,41 @@ def get_account(session: Session, slug: str) -> Account:
     return account
 
 
-def create_account(session: Session, slug: str, name: str | None) -> Account:
+def create_account(
+    session: Session, slug: str, name: str | None, slugs_changed: SlugsChanged | None = None
+) -> Account:
     repo = AccountRepository(session)
     slug = checked_slug(slug)
     if repo.by_slug(slug) is not None:
         raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
-    return repo.create(slug, optional_name(name, "account", MAX_NAME) or slug)
+    account = repo.create(slug, optional_name(name, "account", MAX_NAME) or slug)
+    _after_commit(session, slugs_changed, slug, slug)
+    return account
 
 
-def rename_account(session: Session, slug: str, new_slug: str) -> Account:
+def rename_account(
+    session: Session, slug: str, new_slug: str, slugs_changed: SlugsChanged | None = None
+) -> Account:
     """Change the slug, and so every smart address of the account, at once."""
     account = get_account(session, slug)
     new_slug = checked_slug(new_slug)
     if new_slug != account.slug and AccountRepository(session).by_slug(new_slug) is not None:
         raise AlreadyExists(f"account {new_slug!r} exists already: choose another slug")
+    old_slug = account.slug
     account.slug = new_slug
     session.flush()
+    _after_commit(session, slugs_changed, old_slug, new_slug)
     return account
+
+
+def _after_commit(
+    session: Session, slugs_changed: SlugsChanged | None, old_slug: str, new_slug: str
+) -> None:
+    """Tell ``slugs_changed`` once the caller's transaction has committed (not if it rolls back)."""
+    if slugs_changed is not None:
+        event.listen(
+            session, "after_commit", lambda _session: slugs_changed(old_slug, new_slug), once=True
+        )
 
 
 def set_dmarc_policy(session: Session, slug: str, policy: str) -> dict[str, Any]:

@@ -7,6 +7,12 @@ a client that hangs up cannot stop a commit half-way; a database that does not a
 is a duplicate the worker drops, never a loss.) Every failure answers ``451 4.3.0`` without
 internal detail: a temporary failure makes the sending MTA retry, which "never lose mail" needs.
 
+Two things keep the database off the hot path: RCPT asks a short-lived cache of account ids
+(``crmmail.smtpd.account_ids``), and the spool rows of concurrent sessions are committed
+together (``crmmail.smtpd.group_commit``), each ``250`` still waiting for its own message's
+commit. A failed spool commit empties the account cache, so that while storage is failing RCPT
+reads the database again and answers ``451`` there, before the sender transfers a message.
+
 Each refusal (here and in the listener, through :meth:`IntakeHandler.refused`) is reported to the
 ``on_refused`` observer with its reason; ``serve`` counts them for ``/metrics``.
 """
@@ -21,12 +27,14 @@ from weakref import WeakKeyDictionary
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from crmmail.config import Settings
-from crmmail.routing.resolve import Refusal, Route, resolve
+from crmmail.routing.resolve import Refusal, Route, route, smart_recipient
 from crmmail.smtpd import replies
+from crmmail.smtpd.account_ids import AccountIdCache
+from crmmail.smtpd.group_commit import SpoolCommitter
 from crmmail.smtpd.refusals import RefusalObserver, RefusalReason
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.accounts import AccountRepository
-from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from crmmail.storage.repositories.inbound import SpoolEntry
 from crmmail.storage.text import clean_text
 
 log = logging.getLogger(__name__)
@@ -56,12 +64,12 @@ def envelope_text(value: str) -> str:
 
 
 def _unanswered_commit_done(commit: "asyncio.Future[list[int]]") -> None:
-    """Log how a commit ended whose client hung up before its reply."""
+    """Log how a commit ended whose client got no ``250`` (it hung up, or got a late ``451``)."""
     if commit.cancelled() or commit.exception() is not None:
-        log.warning("a spool commit for a client that hung up failed; it will send again")
+        log.warning("a spool commit whose client got no 250 failed; it will send again")
     else:
         ids = commit.result()
-        log.info("spooled as inbound %s for a client that hung up before the reply", ids)
+        log.info("spooled as inbound %s for a client that got no 250 (a duplicate to come)", ids)
 
 
 class SmtpHooks(Protocol):
@@ -90,11 +98,17 @@ class IntakeHandler:
         settings: Settings,
         on_spooled: Callable[[], None] | None = None,
         on_refused: RefusalObserver | None = None,
+        account_ids: AccountIdCache | None = None,
+        committer: SpoolCommitter | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.on_spooled = on_spooled
         self.on_refused = on_refused
+        self.account_ids = account_ids or AccountIdCache(
+            self._account_id_for_slug, ttl=settings.recipient_cache_ttl
+        )
+        self.committer = committer or SpoolCommitter(db)
         self._routes: WeakKeyDictionary[Envelope, list[Route]] = WeakKeyDictionary()
 
     async def handle_RCPT(
@@ -109,9 +123,7 @@ class IntakeHandler:
             self.refused(RefusalReason.TOO_MANY_RECIPIENTS)
             return replies.TOO_MANY_RECIPIENTS
         try:
-            verdict = await asyncio.wait_for(
-                asyncio.to_thread(self._resolve, address), self.settings.storage_timeout
-            )
+            verdict = await self._resolve(address)
         except Exception:
             log.exception("RCPT %r from %s: lookup failed", address, session.peer)
             self.refused(RefusalReason.TEMPORARY_FAILURE)
@@ -125,31 +137,37 @@ class IntakeHandler:
         self._routes.setdefault(envelope, []).append(verdict)
         return replies.RCPT_OK
 
-    def _resolve(self, address: str) -> Route | Refusal:
+    async def _resolve(self, address: str) -> Route | Refusal:
+        smart = smart_recipient(address, self.settings.smart_domains)
+        if isinstance(smart, Refusal):
+            return smart
+        account_id = await self.account_ids.account_id(smart.slug, self.settings.storage_timeout)
+        return route(smart, account_id)
+
+    def _account_id_for_slug(self, slug: str) -> int | None:
         with self.db.read() as session:
-            return resolve(
-                address, self.settings.smart_domains, AccountRepository(session).id_for_slug
-            )
+            return AccountRepository(session).id_for_slug(slug)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         entries = self._spool_entries(session, envelope, self._routes.pop(envelope, []), raw)
-        # aiosmtpd cancels this hook when the client hangs up; the commit is shielded so that it
-        # is never cut half-way nor dropped before it began (the client's retry is a duplicate
-        # the worker drops).
-        commit = asyncio.ensure_future(
-            asyncio.wait_for(asyncio.to_thread(self._spool, entries), self.settings.storage_timeout)
-        )
+        # aiosmtpd cancels this hook when the client hangs up; the queued commit goes on without
+        # it, so that it is never cut half-way nor dropped before it began (the client's retry
+        # is a duplicate the worker drops).
+        commit = self.committer.spool(entries)
         try:
-            ids = await asyncio.shield(commit)
+            ids = await asyncio.wait_for(asyncio.shield(commit), self.settings.storage_timeout)
         except asyncio.CancelledError:
             log.warning("DATA from %s: client gone; the spool commit goes on", session.peer)
             commit.add_done_callback(_unanswered_commit_done)
             raise
+        except TimeoutError:
+            log.error("DATA from %s: spool commit too slow; answered 451", session.peer)
+            commit.add_done_callback(_unanswered_commit_done)
+            return self._storage_failed()
         except Exception:
             log.exception("DATA from %s: spool commit failed; answered 451", session.peer)
-            self.refused(RefusalReason.TEMPORARY_FAILURE)
-            return replies.TEMPORARY_FAILURE
+            return self._storage_failed()
         log.info(
             "DATA from %s: %d bytes spooled as inbound %s",
             session.peer,
@@ -166,8 +184,8 @@ class IntakeHandler:
     ) -> list[SpoolEntry]:
         """One spool row per account addressed (a message may reach several accounts)."""
         by_account: dict[int, list[str]] = {}
-        for route, address in zip(routes, envelope.rcpt_tos, strict=True):
-            by_account.setdefault(route.account_id, []).append(address)
+        for accepted, address in zip(routes, envelope.rcpt_tos, strict=True):
+            by_account.setdefault(accepted.account_id, []).append(address)
         peer = session.peer
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
         return [
@@ -182,9 +200,11 @@ class IntakeHandler:
             for account_id, addresses in by_account.items()
         ]
 
-    def _spool(self, entries: list[SpoolEntry]) -> list[int]:
-        with self.db.transaction() as session:
-            return InboundRepository(session).spool(entries)
+    def _storage_failed(self) -> str:
+        """A spool commit failed: 451, and RCPT reads the database again (see the docstring)."""
+        self.account_ids.forget()
+        self.refused(RefusalReason.TEMPORARY_FAILURE)
+        return replies.TEMPORARY_FAILURE
 
     async def handle_exception(self, error: Exception) -> str:
         """Any unexpected error in a session: a temporary failure, no internal text."""

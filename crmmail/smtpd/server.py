@@ -19,6 +19,9 @@ answered as usual) before it too gets ``421``. Sessions still in DATA when the g
 are cut (their client got no ``250``, so it will send again: nothing is lost).
 
 aiosmtpd answers some refusals itself (``552`` for size); they are reported by their code.
+
+The DATA command is aiosmtpd's, except that the message is read into one buffer by
+``crmmail.smtpd.data`` (same rules, about half the memory at the final dot).
 """
 
 import asyncio
@@ -30,6 +33,7 @@ from aiosmtpd.smtp import SMTP, syntax
 
 from crmmail.config import Settings
 from crmmail.smtpd import replies
+from crmmail.smtpd.data import DataOutcome, read_data
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.proxy import PROXY_HEADER_TIMEOUT, TrustedProxies, proxied_client
 from crmmail.smtpd.refusals import RefusalReason
@@ -45,6 +49,14 @@ MAX_LINE_LENGTH = 64 * 1024
 DRAIN_POLL = 0.05  # seconds between looks at the sessions while shutting down
 DEFAULT_DATA_TIMEOUT = 600.0  # seconds; the listener uses CRMMAIL_DATA_TIMEOUT
 SIZE_REFUSAL = "552 "  # aiosmtpd's own "message too big" replies (at MAIL and after DATA)
+# aiosmtpd's own replies around DATA, kept word for word.
+NEED_RCPT = "503 Error: need RCPT command"
+DATA_SYNTAX = "501 Syntax: DATA"
+START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+DATA_REFUSALS = {
+    DataOutcome.LINE_TOO_LONG: "500 Line too long (see RFC5321 4.5.3.1.6)",
+    DataOutcome.TOO_BIG: "552 Error: Too much mail data",
+}
 
 
 class Sessions:
@@ -204,12 +216,46 @@ class IntakeSMTP(SMTP):
         self.in_data = True
         self._data_deadline = self.loop.call_later(self.data_timeout, self._data_too_slow)
         try:
-            await super().smtp_DATA(arg)
+            await self._receive_message(arg)
         finally:
             self.in_data = False
             self._end_data_deadline()
         if self.sessions.draining:  # shutting down: this message was the last one
             await self.say_goodbye()
+
+    async def _receive_message(self, arg: str) -> None:
+        """aiosmtpd's ``smtp_DATA`` (without ``decode_data``), reading through ``read_data``."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push(NEED_RCPT)
+            return
+        if arg:
+            await self.push(DATA_SYNTAX)
+            return
+        await self.push(START_DATA)
+        try:
+            received = await read_data(
+                self._reader,
+                self.data_size_limit,
+                self.line_length_limit,
+                lambda: self.transport is not None,
+            )
+        except asyncio.CancelledError:  # the connection was lost during DATA
+            log.info("%s: connection lost during DATA", self._client_text())
+            self._writer.close()
+            raise
+        if received.outcome is DataOutcome.DISCONNECTED:
+            return
+        if received.outcome is not DataOutcome.COMPLETE:
+            await self.push(DATA_REFUSALS[received.outcome])
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        self.envelope.content = self.envelope.original_content = received.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push(status)
 
     def _end_data_deadline(self) -> None:
         if self._data_deadline is not None:
@@ -261,9 +307,10 @@ class IntakeSMTP(SMTP):
 class SmtpListener:
     """A listening SMTP server and its open sessions."""
 
-    def __init__(self, server: asyncio.Server, sessions: Sessions) -> None:
+    def __init__(self, server: asyncio.Server, sessions: Sessions, handler: IntakeHandler) -> None:
         self.server = server
         self.sessions = sessions
+        self.handler = handler
 
     @property
     def address(self) -> tuple[str, int]:
@@ -285,6 +332,8 @@ class SmtpListener:
             if isinstance(session.transport, asyncio.WriteTransport):
                 session.transport.abort()
         await self.server.wait_closed()
+        # Messages whose clients hung up may still be queued: their commits are carried out.
+        await self.handler.committer.flushed()
 
 
 async def start_smtp_server(
@@ -317,4 +366,4 @@ async def start_smtp_server(
         )
 
     server = await loop.create_server(protocol, host=host, port=port)
-    return SmtpListener(server, sessions)
+    return SmtpListener(server, sessions, handler)
