@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.processor.message import ParsedMessage, parse_message
-from crmmail.processor.notes import cards_of, format_mailboxes, put_on_card
+from crmmail.processor.notes import cards_of, format_mailboxes, put_on_cards
 from crmmail.processor.steps.dedupe import message_key
 from crmmail.processor.steps.participants import participants_of
 from crmmail.storage.models import Email, EmailAttachment, Mailbox
@@ -56,19 +56,54 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class AttachedFile:
+    """What the email row keeps of an attachment: the bytes stay on the server."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What parsing the bytes gives (small to send back from a parser process): the parsed
+    message without its attachments' contents, and their names, types and sizes."""
+
+    sha256: str
+    message: ParsedMessage
+    key: str
+    files: tuple[AttachedFile, ...]
+
+
+def parse_mail(raw: bytes) -> ParsedMail:
+    """Parse one message for capture; a plain function, so that a process pool can run it."""
+    sha256 = hashlib.sha256(raw).hexdigest()
+    message = parse_message(raw)
+    files = tuple(
+        AttachedFile(attachment.filename, attachment.content_type, len(attachment.content))
+        for attachment in message.attachments
+    )
+    message.attachments = []  # only ``files`` is used from here on
+    return ParsedMail(sha256, message, message_key(message.message_id, sha256), files)
+
+
+@dataclass(frozen=True)
 class Incoming:
     """A message parsed before any transaction opens (parsing holds no database lock)."""
 
     raw: bytes
     sha256: str
-    message: ParsedMessage
+    message: ParsedMessage  # without attachment contents: see ``files``
     key: str
+    files: tuple[AttachedFile, ...] = ()
 
     @classmethod
     def parse(cls, raw: bytes) -> "Incoming":
-        sha256 = hashlib.sha256(raw).hexdigest()
-        message = parse_message(raw)
-        return cls(raw, sha256, message, message_key(message.message_id, sha256))
+        return cls.of(raw, parse_mail(raw))
+
+    @classmethod
+    def of(cls, raw: bytes, parsed: ParsedMail) -> "Incoming":
+        return cls(raw, parsed.sha256, parsed.message, parsed.key, parsed.files)
 
 
 @dataclass(frozen=True)
@@ -110,11 +145,11 @@ def capture(
         return Captured.KNOWN, known.id
     try:
         with session.begin_nested():
-            email = _email_row(placement, raw, sha256, key, message)
+            email = email_row(placement, raw, sha256, key, message)
             email.counterpart = counterpart_of(mailbox, users, placement.folder, message)
             place_in_thread(session, mailbox, email)  # before the INSERT: one statement
             emails.add(email)
-            emails.add_attachments(_attachments(email.id, message))
+            emails.add_attachments(attachment_rows(email.id, incoming.files))
     except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise  # the database itself is in trouble: the batch fails and is retried
@@ -125,19 +160,13 @@ def capture(
             place_in_thread(session, mailbox, row)
             emails.add(row)
         return Captured.QUARANTINED, row.id
-    try:
-        with session.begin_nested():
-            _link(session, email, message, users, smart_domains)
-    except SQLAlchemyError as exc:
-        log.exception("email %s of mailbox %s could not be linked", email.id, placement.mailbox_id)
-        email.quarantined = f"linking failed: {type(exc).__name__}"
-        return Captured.QUARANTINED, email.id
-    return Captured.NEW, email.id
+    return link_or_quarantine(session, email, message, users, smart_domains), email.id
 
 
-def _email_row(
+def email_row(
     placement: Placement, raw: bytes, sha256: str, key: str, message: ParsedMessage
 ) -> Email:
+    """The email's row as parsed (not yet in a thread, no counterpart)."""
     return Email(
         **_bare_row(placement, raw, sha256, key),
         message_id=message.message_id,
@@ -149,17 +178,17 @@ def _email_row(
     )
 
 
-def _attachments(email_id: int, message: ParsedMessage) -> list[EmailAttachment]:
+def attachment_rows(email_id: int, files: tuple[AttachedFile, ...]) -> list[EmailAttachment]:
     """What the message carries; the bytes stay on the server and are read on demand."""
     return [
         EmailAttachment(
             email_id=email_id,
             position=position,
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-            size=len(attachment.content),
+            filename=file.filename,
+            content_type=file.content_type,
+            size=file.size,
         )
-        for position, attachment in enumerate(message.attachments)
+        for position, file in enumerate(files)
     ]
 
 
@@ -178,6 +207,24 @@ def _bare_row(placement: Placement, raw: bytes, sha256: str, key: str) -> dict[s
     }
 
 
+def link_or_quarantine(
+    session: Session,
+    email: Email,
+    message: ParsedMessage,
+    users: set[str],
+    smart_domains: tuple[str, ...],
+) -> Captured:
+    """Link a stored email; when that fails, keep it unlinked with the reason (``QUARANTINED``)."""
+    try:
+        with session.begin_nested():
+            _link(session, email, message, users, smart_domains)
+    except SQLAlchemyError as exc:
+        log.exception("email %s of mailbox %s could not be linked", email.id, email.mailbox_id)
+        email.quarantined = f"linking failed: {type(exc).__name__}"
+        return Captured.QUARANTINED
+    return Captured.NEW
+
+
 def _link(
     session: Session,
     email: Email,
@@ -193,17 +240,18 @@ def _link(
     emails.link(email.id, contact_ids)
     if not contact_ids or emails.note_recorded(email.account_id, email.message_key):
         return
-    try:
-        with session.begin_nested():
-            _put_on_cards(session, email, message, crm, contact_ids)
-            emails.record_note(email.account_id, email.message_key, email.id)
-    except IntegrityError:
-        log.info("email %s went onto its cards through another copy meanwhile", email.id)
+    put_on_cards_once(session, email, message, crm, contact_ids)
 
 
-def _put_on_cards(
+def put_on_cards_once(
     session: Session, email: Email, message: ParsedMessage, crm: CrmRepository, contacts: list[int]
 ) -> None:
-    notes = NoteRepository(session)
-    for card in cards_of(crm, contacts):
-        put_on_card(notes, card, message, email.message_key, email_id=email.id)
+    """Note the email on its contacts' cards and record that in the account's ledger; a copy
+    that did so meanwhile (the ledger's unique key) wins."""
+    try:
+        with session.begin_nested():
+            notes = NoteRepository(session)
+            put_on_cards(notes, cards_of(crm, contacts), message, email.message_key, None, email.id)
+            EmailRepository(session).record_note(email.account_id, email.message_key, email.id)
+    except IntegrityError:
+        log.info("email %s went onto its cards through another copy meanwhile", email.id)

@@ -4,14 +4,17 @@ expunges and file missing Sent copies. ``MailboxSync`` (``sync.py``) runs one pe
 import hashlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from crmmail.connector.capture import Captured, Destination, Incoming, Placement, capture
+from crmmail.connector.batch_capture import capture_batch
+from crmmail.connector.capture import Captured, Destination, Incoming, Placement
 from crmmail.connector.errors import Transient
-from crmmail.connector.imap import FetchedMessage, FolderStatus, ImapSession
+from crmmail.connector.imap import FolderStatus, ImapSession
+from crmmail.connector.parsing import MailParser, ParseJob, worker_count
 from crmmail.connector.sent_copy import ensure_sent_copy
 from crmmail.processor.message import parse_message
 from crmmail.processor.steps.dedupe import message_key
@@ -27,6 +30,9 @@ log = logging.getLogger(__name__)
 INBOX = "INBOX"
 SENT_COPY_GRACE = timedelta(minutes=5)  # time a provider gets to file its own copy
 HEADER_BATCHES = 20  # Message-ID headers are small: fetch this many batches' worth at once
+# Batches fetched (and being parsed) ahead of the one being stored. Each holds up to
+# ``import_batch`` whole messages in memory, so only one: memory stays bounded by two batches.
+READ_AHEAD = 1
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class FolderSync:
         self.uidvalidity = 0
         self.last_uid = 0
         self.status = FolderStatus(0, 0, 0)
-        self.candidates: list[tuple[datetime, int]] = []  # first import: (arrival, UID)
+        self.in_window: list[int] = []  # first import: UIDs that arrived within the window
 
     def prepare(self) -> None:
         """STATUS; then, if something moved, re-map after a UIDVALIDITY change and list what
@@ -90,8 +96,14 @@ class FolderSync:
         self.mode = FolderMode.FIRST_IMPORT if first else FolderMode.INCREMENTAL
         if first:
             since = (self.box.clock() - timedelta(days=self.box.settings.import_days)).date()
-            arrivals = self.imap.internal_dates(self.imap.uids_since(since))
-            self.candidates = [(when, uid) for uid, when in arrivals.items()]
+            self.in_window = self.imap.uids_since(since)
+
+    def arrivals(self) -> list[tuple[datetime, int]]:
+        """When each message of the window arrived ``(INTERNALDATE, UID)``: asked only when the
+        window holds more than the import limit (``MailboxSync`` then keeps the newest)."""
+        if self.imap.examine(self.name) != self.uidvalidity:
+            raise Transient(f"the UIDVALIDITY of {self.name} changed during the sync")
+        return [(when, uid) for uid, when in self.imap.internal_dates(self.in_window).items()]
 
     def finish(self, planned: list[int]) -> None:
         """Import (the ``planned`` UIDs on a first import), note expunges, file Sent copies."""
@@ -100,7 +112,7 @@ class FolderSync:
                 raise Transient(f"the UIDVALIDITY of {self.name} changed during the sync")
             if self.mode is FolderMode.FIRST_IMPORT:
                 self._import([uid for uid in planned if uid > self.last_uid])
-                newest = max((uid for _, uid in self.candidates), default=0)
+                newest = max(self.in_window, default=0)
                 with self.box.transaction() as boxes:
                     row = self._row(boxes)
                     row.imported = True
@@ -124,44 +136,64 @@ class FolderSync:
             )
 
     def _import(self, uids: Sequence[int]) -> None:
-        batch_size = self.box.settings.import_batch
-        for start in range(0, len(uids), batch_size):
-            self.box.check_stopping()
-            batch = uids[start : start + batch_size]
-            fetched = self.imap.fetch(batch)
-            if len(fetched) < len(batch):
-                log.info(
-                    "mailbox %s %s: %d of %d messages vanished before they were fetched",
-                    self.box.access.id,
-                    self.role.value,
-                    len(batch) - len(fetched),
-                    len(batch),
-                )
-            self._store(fetched, max(batch))
+        """Fetch the next batches on a reader thread, and parse them in worker processes (when
+        there is more than one batch: ``parsing.py``), while this thread stores the last.
 
-    def _store(self, fetched: list[FetchedMessage], last_uid: int) -> None:
+        Only the reader uses the IMAP connection meanwhile; the transactions stay on this thread
+        and never wait for the network.
+        """
+        size = self.box.settings.import_batch
+        batches = [uids[start : start + size] for start in range(0, len(uids), size)]
+        if not batches:
+            return
+        workers = worker_count() if len(batches) > 1 else 0
+        with (
+            MailParser(workers) as parser,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-reader") as reader,
+        ):
+            ahead = [reader.submit(self._read, parser, batch) for batch in batches[:READ_AHEAD]]
+            for index, batch in enumerate(batches):
+                self.box.check_stopping()
+                uids_fetched, parsing = ahead.pop(0).result()
+                if index + READ_AHEAD < len(batches):
+                    ahead.append(reader.submit(self._read, parser, batches[index + READ_AHEAD]))
+                self._store(list(zip(uids_fetched, parsing.result(), strict=True)), max(batch))
+
+    def _read(self, parser: MailParser, batch: Sequence[int]) -> tuple[list[int], ParseJob]:
+        """Fetch the batch and set its parsing going (no transaction is open here)."""
+        fetched = self.imap.fetch(batch)
+        if len(fetched) < len(batch):
+            log.info(
+                "mailbox %s %s: %d of %d messages vanished before they were fetched",
+                self.box.access.id,
+                self.role.value,
+                len(batch) - len(fetched),
+                len(batch),
+            )
+        return [m.uid for m in fetched], parser.submit([m.raw for m in fetched])
+
+    def _store(self, parsed: list[tuple[int, Incoming]], last_uid: int) -> None:
         access = self.box.access
         report = self.box.report
-        parsed = [(message.uid, Incoming.parse(message.raw)) for message in fetched]
+        batch = [
+            (
+                Placement(access.account_id, access.id, self.role.value, self.uidvalidity, uid),
+                incoming,
+            )
+            for uid, incoming in parsed
+        ]
         with self.box.transaction() as boxes:
             destination = Destination.load(boxes.session, access.id)
-            for uid, incoming in parsed:
-                placement = Placement(
-                    access.account_id, access.id, self.role.value, self.uidvalidity, uid
-                )
-                outcome, _ = capture(
-                    boxes.session, destination, placement, incoming, self.box.settings.smart_domains
-                )
-                report.bytes_fetched += len(incoming.raw)
-                if outcome is Captured.NEW:
-                    report.imported += 1
-                elif outcome is Captured.QUARANTINED:
-                    report.quarantined += 1
-                else:
-                    report.known += 1
+            outcomes = capture_batch(
+                boxes.session, destination, batch, self.box.settings.smart_domains
+            )
             row = self._row(boxes)
             row.uidvalidity = self.uidvalidity
             row.last_uid = max(row.last_uid, last_uid)
+        report.bytes_fetched += sum(len(incoming.raw) for _, incoming in parsed)
+        report.imported += outcomes.count(Captured.NEW)
+        report.quarantined += outcomes.count(Captured.QUARANTINED)
+        report.known += outcomes.count(Captured.KNOWN)
 
     def _remap(self) -> int:
         """Find each known message's new UID; returns the highest UID that is ours.

@@ -1,12 +1,14 @@
 """Put an email into its thread: by counterpart and normalised subject, or alone when its box
 does not group messages (the rules themselves are in ``threads.py``)."""
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from crmmail.connector.threads import counterpart, normalized_subject, thread_key
 from crmmail.processor.message import ParsedMessage
 from crmmail.storage.models import Email, FolderRole, Mailbox
-from crmmail.storage.repositories.threads import ThreadRepository
+from crmmail.storage.repositories.threads import NewThread, ThreadRepository
 
 
 def counterpart_of(mailbox: Mailbox, users: set[str], folder: str, message: ParsedMessage) -> str:
@@ -21,12 +23,25 @@ def counterpart_of(mailbox: Mailbox, users: set[str], folder: str, message: Pars
 def place_in_thread(session: Session, mailbox: Mailbox, email: Email) -> None:
     """Give ``email`` its thread (``counterpart``, ``subject`` and ``message_key`` must be set;
     the email itself need not be stored yet)."""
+    wanted = _thread_of(mailbox, email)
+    thread = ThreadRepository(session).find_or_start(
+        mailbox.id, wanted.key, wanted.counterpart, wanted.subject
+    )
+    email.thread_id = thread.id
+
+
+def place_in_threads(session: Session, mailbox: Mailbox, emails: Sequence[Email]) -> None:
+    """``place_in_thread`` for many emails of one box: one lookup, one insert of new threads."""
+    wanted = [_thread_of(mailbox, email) for email in emails]
+    threads = ThreadRepository(session).find_or_start_many(mailbox.id, wanted)
+    for email, thread in zip(emails, wanted, strict=True):
+        email.thread_id = threads[thread.key]
+
+
+def _thread_of(mailbox: Mailbox, email: Email) -> NewThread:
     subject = normalized_subject(email.subject)
     if mailbox.threads:
         key = thread_key(email.counterpart, email.subject)
     else:  # a thread of its own (the same message in Inbox and Sent shares it)
         key = f"single:{email.message_key}"
-    thread = ThreadRepository(session).find_or_start(
-        mailbox.id, key, email.counterpart, email.subject.strip() or subject
-    )
-    email.thread_id = thread.id
+    return NewThread(key, email.counterpart, email.subject.strip() or subject)

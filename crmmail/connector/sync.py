@@ -7,16 +7,19 @@ Per folder (``folder_sync.py``), in this order:
    by Message-ID, else content hash, to their new UIDs; nothing is imported twice. When none
    of ours is left there, the folder starts again with a first import.
 3. First import: the newest ``import_limit`` messages that arrived in the last ``import_days``,
-   counted over Inbox and Sent together (by INTERNALDATE); afterwards every UID above the last
-   one imported. Bodies come with ``BODY.PEEK[]``, in batches; each batch commits its emails
-   together with the folder's ``last_uid``, so a sync killed mid-batch resumes after the last
-   committed batch, with no duplicate and no gap.
+   counted over Inbox and Sent together (by INTERNALDATE, fetched only when the window holds
+   more than that); afterwards every UID above the last one imported. Bodies come with
+   ``BODY.PEEK[]``, in batches; each batch commits its emails together with the folder's
+   ``last_uid``, so a sync killed mid-batch resumes after the last committed batch, with no
+   duplicate and no gap.
 4. UIDs we hold that the server no longer lists are marked ``deleted_on_server`` (kept here).
 5. In Sent, whether or not anything moved: mail we sent whose copy has still not appeared after
    a grace time is APPENDed.
 
-No database session is held across network I/O: the IMAP reads happen between transactions,
-and each transaction first checks that this sync still holds the box's lease.
+No database session is held across network I/O: a transaction never waits for the server (the
+next batch is fetched on a reader thread while this one stores the last, and parsed in worker
+processes: ``folder_sync.py``, ``parsing.py``), and each transaction first checks that this sync
+still holds the box's lease.
 """
 
 import logging
@@ -96,13 +99,12 @@ class MailboxSync:
         return self.report
 
     def _first_import_plan(self, folders: list[FolderSync]) -> dict[FolderRole, list[int]]:
-        """The newest ``import_limit`` messages of the window across the box's folders."""
-        arrivals = [
-            (when, folder.role, uid)
-            for folder in folders
-            if folder.mode is FolderMode.FIRST_IMPORT
-            for when, uid in folder.candidates
-        ]
+        """The newest ``import_limit`` messages of the window across the box's folders (all of
+        them, without asking when they arrived, when they are not more than the limit)."""
+        first = [folder for folder in folders if folder.mode is FolderMode.FIRST_IMPORT]
+        if sum(len(folder.in_window) for folder in first) <= self.settings.import_limit:
+            return {folder.role: sorted(folder.in_window) for folder in first if folder.in_window}
+        arrivals = [(when, folder.role, uid) for folder in first for when, uid in folder.arrivals()]
         arrivals.sort(key=lambda arrival: (arrival[0], arrival[2]), reverse=True)
         plan: dict[FolderRole, list[int]] = {}
         for _, role, uid in arrivals[: self.settings.import_limit]:

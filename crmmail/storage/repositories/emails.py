@@ -1,12 +1,14 @@
 """Emails of connected mailboxes: store, find by key or UID, link to contacts, list."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from crmmail.storage.models import AppliedAction, Email, EmailAttachment, email_contact
+
+IN_LIST_CHUNK = 500  # keys per ``IN (...)``: well inside every backend's parameter limit
 
 
 class EmailRepository:
@@ -24,13 +26,38 @@ class EmailRepository:
             )
         )
 
+    def find_many(self, mailbox_id: int, folder: str, message_keys: Sequence[str]) -> set[str]:
+        """Which of these message keys the folder already holds."""
+        keys = list(dict.fromkeys(message_keys))
+        found: set[str] = set()
+        for start in range(0, len(keys), IN_LIST_CHUNK):
+            found.update(
+                self.session.scalars(
+                    select(Email.message_key).where(
+                        Email.mailbox_id == mailbox_id,
+                        Email.folder == folder,
+                        Email.message_key.in_(keys[start : start + IN_LIST_CHUNK]),
+                    )
+                )
+            )
+        return found
+
     def add(self, email: Email) -> Email:
         self.session.add(email)
         self.session.flush()
         return email
 
+    def add_many(self, emails: Sequence[Email]) -> None:
+        """Insert many emails in one flush (batched INSERTs); their ids are set afterwards."""
+        self.session.add_all(emails)
+        self.session.flush()
+
     def link(self, email_id: int, contact_ids: Iterable[int]) -> None:
-        rows = [{"email_id": email_id, "contact_id": cid} for cid in sorted(set(contact_ids))]
+        self.link_many([(email_id, contact_id) for contact_id in sorted(set(contact_ids))])
+
+    def link_many(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Link emails to contacts: ``(email_id, contact_id)`` pairs, in one statement."""
+        rows = [{"email_id": email_id, "contact_id": cid} for email_id, cid in dict.fromkeys(pairs)]
         if rows:
             self.session.execute(insert(email_contact), rows)
 
@@ -205,6 +232,22 @@ class EmailRepository:
             )
         )
         return found is not None
+
+    def notes_recorded(self, account_id: int, message_keys: Sequence[str]) -> set[str]:
+        """Which of these messages already went onto cards (``note_recorded`` for many)."""
+        keys = list(dict.fromkeys(message_keys))
+        found: set[str] = set()
+        for start in range(0, len(keys), IN_LIST_CHUNK):
+            found.update(
+                self.session.scalars(
+                    select(AppliedAction.message_key).where(
+                        AppliedAction.account_id == account_id,
+                        AppliedAction.message_key.in_(keys[start : start + IN_LIST_CHUNK]),
+                        AppliedAction.action == "note",
+                    )
+                )
+            )
+        return found
 
     def record_note(self, account_id: int, message_key: str, email_id: int) -> None:
         self.session.add(

@@ -1,9 +1,22 @@
 """Threads of a mailbox: find or start one by key, list, and drop them to regroup."""
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import Email, Thread
+
+IN_LIST_CHUNK = 500  # keys per ``IN (...)``: well inside every backend's parameter limit
+
+
+class NewThread(NamedTuple):
+    """A thread wanted by key, with what it starts with if it does not exist yet."""
+
+    key: str
+    counterpart: str
+    subject: str
 
 
 class ThreadRepository:
@@ -23,6 +36,34 @@ class ThreadRepository:
             self.session.add(thread)
             self.session.flush()
         return thread
+
+    def find_or_start_many(self, mailbox_id: int, wanted: Sequence[NewThread]) -> dict[str, int]:
+        """The id of each wanted thread by key: one lookup, the missing ones started in one
+        flush (the first one wanted of a key gives its counterpart and subject)."""
+        keys = list(dict.fromkeys(thread.key for thread in wanted))
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), IN_LIST_CHUNK):
+            rows = self.session.execute(
+                select(Thread.key, Thread.id).where(
+                    Thread.mailbox_id == mailbox_id,
+                    Thread.key.in_(keys[start : start + IN_LIST_CHUNK]),
+                )
+            )
+            found.update({key: thread_id for key, thread_id in rows})
+        started: dict[str, Thread] = {}
+        for thread in wanted:
+            if thread.key not in found and thread.key not in started:
+                started[thread.key] = Thread(
+                    mailbox_id=mailbox_id,
+                    key=thread.key,
+                    counterpart=thread.counterpart,
+                    subject=thread.subject,
+                )
+        if started:
+            self.session.add_all(started.values())
+            self.session.flush()
+            found.update({key: thread.id for key, thread in started.items()})
+        return found
 
     def of_mailboxes(self, mailbox_ids: list[int]) -> list[Thread]:
         if not mailbox_ids:
