@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -50,7 +49,6 @@ ROW_FIELDS: dict[str, tuple[type, ...]] = {
 }
 RESULT_FIELDS: dict[str, type] = {"bench": str, "rows": list, "notes": list, "versions": dict}
 NOT_INSTALLED = "not installed"
-INITDB_OPTIONS = ("-E", "UTF8", "--locale=C", "--no-sync")
 COMMAND_TIMEOUT = 10.0  # seconds for a ``--version`` command
 
 
@@ -329,42 +327,11 @@ class PostgresCluster:
 def durable_postgres() -> Iterator[PostgresCluster]:
     """A throwaway cluster with PostgreSQL's default durability (fsync, synchronous_commit and
     full_page_writes on), unlike the test suite's cluster: a benchmark of durable acceptance
-    must pay for the flush. Runs as an unprivileged user under root, as tests/pgcluster.py."""
-    from tests.pgcluster import _run_as  # the test suite's rule for who runs initdb
+    must pay for the flush. The test suite's cluster code starts it (as an unprivileged user
+    under root)."""
+    from tests.pgcluster import throwaway_cluster
 
-    initdb, pg_ctl = postgres_binary("initdb"), postgres_binary("pg_ctl")
-    if initdb is None or pg_ctl is None:
+    if postgres_binary("initdb") is None or postgres_binary("pg_ctl") is None:
         raise RuntimeError("PostgreSQL's initdb/pg_ctl not found: run scripts/ensure-test-services")
-    base = Path(tempfile.mkdtemp(prefix="crmmail-bench-pg-"))
-    data, sockets, log = base / "data", base / "sock", base / "log"
-    sockets.mkdir()
-    prefix = _run_as()
-    if prefix:
-        import pwd
-
-        owner = pwd.getpwnam(prefix[2])
-        base.chmod(0o755)
-        for path in (base, sockets):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    options = f"-k {sockets} -c listen_addresses='' -c max_connections=200"
-    try:
-        subprocess.run(
-            [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", *INITDB_OPTIONS],
-            check=True,
-            **quiet,
-        )
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
-            check=True,
-            **quiet,
-        )
-        yield PostgresCluster(sockets)
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-                check=False,
-                **quiet,
-            )
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_cluster(durable=True) as cluster:
+        yield PostgresCluster(cluster.socket_dir)

@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL cluster for the test session: initdb + pg_ctl on a Unix socket.
 
 initdb refuses to run as root, so under root the cluster runs as an unprivileged user (the
-``postgres`` user of the Debian package, else ``nobody``). Durability settings are off: this
-cluster holds test data only.
+``postgres`` user of the Debian package, else ``nobody``). Durability settings are off unless
+asked for: the suite's cluster holds test data only.
 """
 
 import glob
@@ -50,7 +50,12 @@ class Cluster:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
+def throwaway_cluster(durable: bool = False) -> Iterator[Cluster]:
+    """A cluster in a temporary directory, removed afterwards.
+
+    Tests do without durability (fsync, synchronous commit, full page writes: off); a
+    ``durable`` cluster keeps PostgreSQL's defaults, for benchmarks that must pay for the flush.
+    """
     base = Path(tempfile.mkdtemp(prefix="crmmail-pg-"))
     data, sockets, log = base / "data", base / "sock", base / "log"
     sockets.mkdir()
@@ -72,15 +77,14 @@ def throwaway_cluster() -> Iterator[Cluster]:
             "-E",
             "UTF8",
             "--locale=C",
-            "--no-sync",
+            "--no-sync",  # initdb's own files: the cluster's durability is set below
         ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    options = (
-        f"-k {sockets} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=200"
-    )
+    options = f"-k {sockets} -c listen_addresses='' -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
         [*prefix, _binary("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"],
         check=True,
