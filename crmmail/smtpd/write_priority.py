@@ -9,8 +9,8 @@ it has messages queued or being committed; :class:`SpoolFirstDatabase`, the data
 ``serve`` gives the worker (and other background writers), waits for that to end before each
 transaction begins, at most ``MAX_WAIT`` seconds, so the worker is slowed but never starved.
 Both sides also take one in-process lock (``WritePriority.writing``) around their write
-transactions, so that one waits for the other on that lock, woken the moment it is free,
-instead of in SQLite's sleeping busy handler.
+transactions (a background writer from its first statement on), so that one waits for the
+other on that lock, woken the moment it is free, instead of in SQLite's sleeping busy handler.
 
 PostgreSQL locks rows, not the database: the worker and the intake write side by side, and
 ``serve`` does not use this there (tried: holding the worker back did not raise the intake rate).
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from crmmail.storage.database import Database
+from crmmail.storage.database import BEFORE_WRITE_OPTION, Database
 
 MAX_WAIT = 0.25  # seconds a background writer waits for the intake at most, per transaction
 
@@ -50,14 +50,30 @@ class WritePriority:
 
 
 class SpoolFirstDatabase(Database):
-    """The same engine as a ``Database``, whose write transactions let the intake go first."""
+    """The same engine as a ``Database``, whose write transactions let the intake go first.
+
+    The in-process write lock is taken when SQLite's write transaction begins, at the
+    transaction's first statement, not when the block is entered: the worker opens its
+    transaction before the steps that ask DNS (sender authentication), and the intake must not
+    wait for those.
+    """
 
     def __init__(self, db: Database, priority: WritePriority) -> None:
-        super().__init__(db.engine)
+        super().__init__(db.engine.execution_options(**{BEFORE_WRITE_OPTION: self._writes}))
         self.priority = priority
+        self._held = threading.local()  # how often this thread took ``writing``
+
+    def _writes(self) -> None:
+        self.priority.writing.acquire()
+        self._held.count = getattr(self._held, "count", 0) + 1
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         self.priority.wait_turn()
-        with self.priority.writing, super().transaction() as session:
-            yield session
+        try:
+            with super().transaction() as session:
+                yield session
+        finally:
+            for _ in range(getattr(self._held, "count", 0)):
+                self.priority.writing.release()
+            self._held.count = 0

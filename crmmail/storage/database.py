@@ -14,6 +14,9 @@ from crmmail.errors import UserInputError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_READONLY = 8  # the primary result code of "attempt to write a readonly database" and kin
 READ_ONLY_OPTION = "crmmail_read_only"
+# An execution option holding a callable run just before an SQLite write transaction begins
+# (that is, at the first statement of a transaction, not when it is opened).
+BEFORE_WRITE_OPTION = "crmmail_before_write"
 # A PostgreSQL server that stops answering must turn into an error, not a hang: bounded connect,
 # TCP keepalives and user timeout for a dead peer, and a ceiling on any one statement.
 POSTGRESQL_CONNECT_ARGS = {
@@ -47,7 +50,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        options = connection.get_execution_options()
+        read_only = options.get(READ_ONLY_OPTION, False)
+        before_write = options.get(BEFORE_WRITE_OPTION)
+        if before_write is not None and not read_only:
+            before_write()  # e.g. wait for this process's other writer (smtpd.write_priority)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "handle_error")

@@ -3,6 +3,7 @@
 import asyncio
 import threading
 
+import pytest
 from sqlalchemy import text
 
 from crmmail.smtpd.group_commit import SpoolCommitter
@@ -64,3 +65,33 @@ def test_the_committer_spools_from_the_first_queued_message_to_the_last_commit(
 
     assert len(asyncio.run(spool_three())) == 3
     assert seen == [True, False]
+
+
+def held_elsewhere(lock: "threading.RLock") -> bool:
+    """Whether another thread holds ``lock`` (a reentrant lock says yes to its own holder)."""
+    taken: list[bool] = []
+
+    def attempt() -> None:
+        got = lock.acquire(blocking=False)
+        taken.append(got)
+        if got:
+            lock.release()
+
+    probe = threading.Thread(target=attempt)
+    probe.start()
+    probe.join(10)
+    return not taken[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_background_transaction_holds_the_intake_back_only_once_it_writes(
+    db: Database,
+) -> None:
+    """The worker asks DNS inside its open transaction, before its first statement: the intake's
+    commits must not wait for that."""
+    priority = WritePriority()
+    with SpoolFirstDatabase(db, priority).transaction() as session:
+        assert not held_elsewhere(priority.writing)  # open, nothing written yet
+        session.execute(text("SELECT 1"))
+        assert held_elsewhere(priority.writing)  # SQLite's write transaction has begun
+    assert not held_elsewhere(priority.writing)
