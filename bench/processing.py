@@ -517,9 +517,9 @@ def main() -> None:
         f"PDF); the account knows {KNOWN_CONTACTS} contacts and {2 * KNOWN_CONTACTS} notes.",
         "Spooled with a loopback peer: sender authentication (SPF/DKIM/DMARC) is skipped for "
         "CRMMAIL_AUTH_IGNORE_NETWORKS, so no DNS is involved.",
-        "One worker, Worker.run_until_idle() in this process: three transactions per message "
-        "(claim, pipeline + outcome). SQLite: WAL, synchronous=FULL; PostgreSQL: throwaway "
-        "cluster with fsync off.",
+        "One worker, Worker.run_until_idle() in this process: one transaction per message "
+        "(the pipeline, its outcome and the claim of the next message). SQLite: WAL, "
+        "synchronous=FULL; PostgreSQL: throwaway cluster with fsync off.",
         "The corpus holds a 3 MB message that the reference's policy=default parser takes about "
         "2 s on (crmmail's bounded compat32 parse: 0.06 s), which makes the whole-mix ratio "
         "flattering; the generated-CRM-mail row is the fair one.",
