@@ -1,17 +1,18 @@
 """A short-lived cache of account ids by slug, so that RCPT rarely waits for the database.
 
-Every ``RCPT TO`` needs the account behind a smart address's slug. The answer (an id, or "no
-such account") is kept for ``ttl`` seconds (``CRMMAIL_RECIPIENT_CACHE_TTL``, 5 by default; 0
-turns the cache off) in a bounded, least-recently-used table.
+Every ``RCPT TO`` needs the account behind a smart address's slug. An account's id is kept
+for ``ttl`` seconds (``CRMMAIL_RECIPIENT_CACHE_TTL``, 5 by default; 0 turns the cache off) in a
+bounded, least-recently-used table. "No such account" is never kept: that answer is a ``550``,
+a bounce, and an account just created by another process must not get one; a slug that names
+no account is asked of the database each time, as before the cache.
 
 Staleness: a rename (or a new account) made in this process is seen at once: the account
 services call :meth:`AccountIdCache.forget` once their transaction has committed, and a lookup
 that was reading the database meanwhile does not store its (possibly older) answer. A rename
 made by another process (``crmmail account rename``, another ``serve`` replica) is seen here
 within ``ttl`` seconds: until then the old address may still be accepted (its mail is stored
-for the account, never lost) and the new one refused with ``550`` (the sender sees a bounce);
-keep ``ttl`` short. A storage failure empties the cache (see ``IntakeHandler``), so that RCPT
-answers from the database's health again.
+for the account, never lost); the new address is accepted at once. A storage failure empties
+the cache (see ``IntakeHandler``), so that RCPT answers from the database's health again.
 """
 
 import asyncio
@@ -30,7 +31,7 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class _Known:
-    account_id: int | None  # None: no account has this slug
+    account_id: int
     expires_at: float
 
 
@@ -80,7 +81,7 @@ class AccountIdCache:
         return len(self._known)
 
     def _remember(self, slug: str, account_id: int | None, generation: int) -> None:
-        if self.ttl <= 0:
+        if self.ttl <= 0 or account_id is None:  # a refusal is never answered from memory
             return
         with self._lock:
             if generation != self._generation:  # forgotten while we read: maybe stale
