@@ -29,7 +29,7 @@ import dns.resolver
 from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.TXT import TXT
 
-from crmmail.connector.discovery import parse_nameserver
+from crmmail.connector.discovery import parse_nameserver, resolver_for
 from crmmail.errors import UserInputError
 
 Level = Literal["ok", "warn", "error"]
@@ -91,15 +91,7 @@ def make_resolver(
     >>> [(ns.address, ns.port) for ns in make_resolver(["127.0.0.1:5353", "::1"]).nameservers]
     [('127.0.0.1', 5353), ('::1', 53)]
     """
-    if nameservers:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(*_parse_nameserver(entry)) for entry in nameservers
-        ]
-    else:
-        resolver = dns.resolver.Resolver()
-    resolver.timeout = resolver.lifetime = timeout
-    return resolver
+    return resolver_for([_parse_nameserver(entry) for entry in nameservers], timeout)
 
 
 def _parse_nameserver(entry: str) -> tuple[str, int]:

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from typing import IO, Final
 
 import dns.exception
@@ -141,15 +142,21 @@ def _srv_endpoint(
 
 def make_resolver(settings: Settings) -> dns.resolver.Resolver:
     """A resolver asking ``settings.dns_servers`` (or the system's), with a short timeout."""
-    if settings.dns_servers:
+    servers = [parse_nameserver(entry) for entry in settings.dns_servers]
+    return resolver_for(servers, min(settings.mail_timeout, DNS_TIMEOUT))
+
+
+def resolver_for(servers: Sequence[tuple[str, int]], timeout: float) -> dns.resolver.Resolver:
+    """A resolver asking these (address, port) servers, or the system's when there are none.
+
+    Raises dnspython's ``NoResolverConfiguration`` when none are given and the system has none.
+    """
+    if servers:
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(*parse_nameserver(entry))
-            for entry in settings.dns_servers
-        ]
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(*server) for server in servers]
     else:
         resolver = dns.resolver.Resolver()
-    resolver.timeout = resolver.lifetime = min(settings.mail_timeout, DNS_TIMEOUT)
+    resolver.timeout = resolver.lifetime = timeout
     return resolver
 
 

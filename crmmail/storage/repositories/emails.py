@@ -7,8 +7,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from crmmail.storage.models import AppliedAction, Email, EmailAttachment, email_contact
-
-IN_LIST_CHUNK = 500  # keys per ``IN (...)``: well inside every backend's parameter limit
+from crmmail.storage.repositories.chunks import in_chunks
 
 
 class EmailRepository:
@@ -28,15 +27,14 @@ class EmailRepository:
 
     def find_many(self, mailbox_id: int, folder: str, message_keys: Sequence[str]) -> set[str]:
         """Which of these message keys the folder already holds."""
-        keys = list(dict.fromkeys(message_keys))
         found: set[str] = set()
-        for start in range(0, len(keys), IN_LIST_CHUNK):
+        for chunk in in_chunks(message_keys):
             found.update(
                 self.session.scalars(
                     select(Email.message_key).where(
                         Email.mailbox_id == mailbox_id,
                         Email.folder == folder,
-                        Email.message_key.in_(keys[start : start + IN_LIST_CHUNK]),
+                        Email.message_key.in_(chunk),
                     )
                 )
             )
@@ -235,14 +233,13 @@ class EmailRepository:
 
     def notes_recorded(self, account_id: int, message_keys: Sequence[str]) -> set[str]:
         """Which of these messages already went onto cards (``note_recorded`` for many)."""
-        keys = list(dict.fromkeys(message_keys))
         found: set[str] = set()
-        for start in range(0, len(keys), IN_LIST_CHUNK):
+        for chunk in in_chunks(message_keys):
             found.update(
                 self.session.scalars(
                     select(AppliedAction.message_key).where(
                         AppliedAction.account_id == account_id,
-                        AppliedAction.message_key.in_(keys[start : start + IN_LIST_CHUNK]),
+                        AppliedAction.message_key.in_(chunk),
                         AppliedAction.action == "note",
                     )
                 )

@@ -7,8 +7,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import Email, Thread
-
-IN_LIST_CHUNK = 500  # keys per ``IN (...)``: well inside every backend's parameter limit
+from crmmail.storage.repositories.chunks import in_chunks
 
 
 class NewThread(NamedTuple):
@@ -40,13 +39,12 @@ class ThreadRepository:
     def find_or_start_many(self, mailbox_id: int, wanted: Sequence[NewThread]) -> dict[str, int]:
         """The id of each wanted thread by key: one lookup, the missing ones started in one
         flush (the first one wanted of a key gives its counterpart and subject)."""
-        keys = list(dict.fromkeys(thread.key for thread in wanted))
         found: dict[str, int] = {}
-        for start in range(0, len(keys), IN_LIST_CHUNK):
+        for chunk in in_chunks([thread.key for thread in wanted]):
             rows = self.session.execute(
                 select(Thread.key, Thread.id).where(
                     Thread.mailbox_id == mailbox_id,
-                    Thread.key.in_(keys[start : start + IN_LIST_CHUNK]),
+                    Thread.key.in_(chunk),
                 )
             )
             found.update({key: thread_id for key, thread_id in rows})
