@@ -7,6 +7,9 @@ else they raise is a failure: the transaction is rolled back and the worker coun
 ``authenticate`` runs before the first step that touches the database, so its DNS queries never
 hold a transaction open. A step that did less than asked (the loop guard) leaves a ``remark``:
 it becomes the reason of a ``done`` message, and replaces ``no_match`` when nothing was left.
+
+The creating actions (``+contact``, ``+lead``) run before the note, so the note goes on every
+card that exists after them, whichever of a message's smart addresses came first.
 """
 
 from dataclasses import dataclass
@@ -23,9 +26,9 @@ SMART_ADDRESS_PIPELINE: tuple[str, ...] = (
     "dedupe",
     "visibility",
     "participants",
-    "attach_note",
     "create_contacts",
     "create_lead",
+    "attach_note",
     "record",
 )
 

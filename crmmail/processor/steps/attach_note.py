@@ -1,12 +1,22 @@
-"""The note address: put the email on the cards of known participants, their leads, customers."""
+"""The note address: put the email on the cards of known participants, their leads, customers.
+
+It runs after the creating actions, so their new contacts and lead are known participants' cards
+by then. A copy that only creates (``+contact``, ``+lead``) of a message whose note action acted
+on an earlier copy (the dedupe ledger) puts the note on the cards that exist now as well: the
+outcome does not depend on which smart address arrived first. Cards that show the message
+already are skipped.
+"""
 
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.processor.notes import attach_all, cards_of
 from crmmail.routing.address import Action
 
+CREATING = frozenset({Action.CONTACT, Action.LEAD})
+
 
 def run(ctx: MessageContext) -> None:
-    if Action.NOTE not in ctx.actions:
+    asked = Action.NOTE in ctx.actions
+    if not asked and not (ctx.note_acted_before and ctx.actions & CREATING):
         return
     crm = ctx.crm
     contacts = crm.contacts_by_email(m.address for m in ctx.participants)
@@ -16,4 +26,5 @@ def run(ctx: MessageContext) -> None:
             raise Ignore("no_match")
         return
     attach_all(ctx, cards_of(crm, contact_ids))
-    ctx.applied.add(Action.NOTE)
+    if asked:
+        ctx.applied.add(Action.NOTE)

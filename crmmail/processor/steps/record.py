@@ -1,7 +1,8 @@
 """Write the message's actions into the dedupe ledger, so a second copy does not act again.
 
 Every action that reached this point is recorded, including a note action that found no card
-this time: a resent copy must not attach what the first copy's other actions created.
+this time: a resent copy acts on nothing. A later copy to a creating address the first did not
+use still puts the note on the cards it creates (``attach_note`` reads the ledger for that).
 """
 
 from crmmail.processor.context import Ignore, MessageContext
