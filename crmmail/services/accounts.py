@@ -1,14 +1,20 @@
-"""Account operations: create, rename, show (with smart addresses), DMARC policy, add users."""
+"""Account operations: create, rename (old slugs stay reserved), list, show, settings, users."""
 
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.routing.address import Action, format_address, is_our_domain
-from crmmail.services.validation import checked_email, checked_slug, optional_name
+from crmmail.services.validation import (
+    checked_email,
+    checked_name,
+    checked_slug,
+    optional_name,
+)
 from crmmail.storage.models import Account, User, UserRole
 from crmmail.storage.models.account import DmarcPolicy
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -32,9 +38,11 @@ def create_account(
 ) -> Account:
     repo = AccountRepository(session)
     slug = checked_slug(slug)
-    if repo.by_slug(slug) is not None:
-        raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
-    account = repo.create(slug, optional_name(name, "account", MAX_NAME) or slug)
+    _require_free(repo, slug, None)
+    try:
+        account = repo.create(slug, optional_name(name, "account", MAX_NAME) or slug)
+    except IntegrityError:
+        raise _taken_meanwhile(slug) from None
     _after_commit(session, slugs_changed, slug, slug)
     return account
 
@@ -42,16 +50,42 @@ def create_account(
 def rename_account(
     session: Session, slug: str, new_slug: str, slugs_changed: SlugsChanged | None = None
 ) -> Account:
-    """Change the slug, and so every smart address of the account, at once."""
+    """Change the slug, and so every smart address of the account, at once.
+
+    The old slug stays the account's (reserved): no other account may take it, and this one
+    may rename back to it.
+    """
     account = get_account(session, slug)
+    repo = AccountRepository(session)
     new_slug = checked_slug(new_slug)
-    if new_slug != account.slug and AccountRepository(session).by_slug(new_slug) is not None:
-        raise AlreadyExists(f"account {new_slug!r} exists already: choose another slug")
+    _require_free(repo, new_slug, account)
     old_slug = account.slug
     account.slug = new_slug
-    session.flush()
+    try:
+        session.flush()
+        repo.reserve_slug(account.id, new_slug)
+    except IntegrityError:
+        raise _taken_meanwhile(new_slug) from None
     _after_commit(session, slugs_changed, old_slug, new_slug)
     return account
+
+
+def _require_free(repo: AccountRepository, slug: str, taker: Account | None) -> None:
+    """Refuse a slug that another account than ``taker`` uses now or used before a rename."""
+    holder_id = repo.slug_holder(slug)
+    if holder_id is None or (taker is not None and holder_id == taker.id):
+        return
+    holder = repo.by_id(holder_id)
+    if holder is None or holder.slug == slug:
+        raise AlreadyExists(f"account {slug!r} exists already: choose another slug")
+    raise AlreadyExists(
+        f"slug {slug!r} is reserved: account {holder.slug!r} had it before a rename, and mail"
+        " still sent to its old addresses must never reach another account; choose another slug"
+    )
+
+
+def _taken_meanwhile(slug: str) -> AlreadyExists:
+    return AlreadyExists(f"slug {slug!r} was taken by another account meanwhile: choose another")
 
 
 def _after_commit(
@@ -62,6 +96,18 @@ def _after_commit(
         event.listen(
             session, "after_commit", lambda _session: slugs_changed(old_slug, new_slug), once=True
         )
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return AccountRepository(session).all()
+
+
+def set_account_name(session: Session, slug: str, name: str) -> Account:
+    """Change the account's display name (its slug and addresses stay)."""
+    account = get_account(session, slug)
+    account.name = checked_name(name, "account", MAX_NAME)
+    session.flush()
+    return account
 
 
 def set_dmarc_policy(session: Session, slug: str, policy: str) -> dict[str, Any]:
@@ -81,6 +127,7 @@ def describe_account(account: Account, smart_domains: tuple[str, ...]) -> dict[s
     return {
         "slug": account.slug,
         "name": account.name,
+        "dmarc_policy": account.dmarc_policy,
         "smart_addresses": {
             action.value: format_address(account.slug, action, domain) for action in Action
         },

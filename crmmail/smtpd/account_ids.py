@@ -13,6 +13,12 @@ made by another process (``crmmail account rename``, another ``serve`` replica) 
 within ``ttl`` seconds: until then the old address may still be accepted (its mail is stored
 for the account, never lost); the new address is accepted at once. A storage failure empties
 the cache (see ``IntakeHandler``), so that RCPT answers from the database's health again.
+
+A stale answer can only ever name the right account: a slug belongs for good to the first
+account that had it (``reserved_slug``; ``crmmail account create`` and ``rename`` refuse a slug
+another account had), so a slug that once named account 7 names account 7 or nothing, in every
+process, for as long as any cache may remember it. Staleness never sends mail to another tenant;
+at worst the renamed account receives, for ``ttl`` seconds, mail to an address it gave up.
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """The models, one concept per module; importing this package registers them all on ``Base``."""
 
-from crmmail.storage.models.account import Account, User, UserRole
+from crmmail.storage.models.account import Account, ReservedSlug, User, UserRole
 from crmmail.storage.models.crm import (
     Contact,
     ContactEmail,
@@ -44,6 +44,7 @@ __all__ = [
     "MailboxKind",
     "MailboxStatus",
     "Note",
+    "ReservedSlug",
     "Template",
     "Thread",
     "User",

@@ -1,4 +1,4 @@
-"""Accounts (the CRM tenants that own smart addresses) and their users."""
+"""Accounts (the CRM tenants that own smart addresses), the slugs they hold, and their users."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +36,23 @@ class Account(Base):
     dmarc_policy: Mapped[str] = mapped_column(
         String(16), default=DmarcPolicy.TAG.value, server_default=DmarcPolicy.TAG.value
     )
+
+
+class ReservedSlug(Base):
+    """A slug an account has used, now or before a rename: it belongs to that account for good.
+
+    Mail to a renamed account's old addresses goes on arriving (ongoing threads still CC them);
+    those addresses are refused, and no other account may ever take them, so that such mail can
+    never reach another tenant (and a cached slug -> account answer can only name this account).
+    """
+
+    __tablename__ = "reserved_slug"
+
+    slug: Mapped[str] = mapped_column(String(63), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class User(Base):

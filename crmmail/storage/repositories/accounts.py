@@ -1,9 +1,9 @@
-"""Accounts and their users."""
+"""Accounts, the slugs they hold, and their users."""
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crmmail.storage.models import Account, User, UserRole
+from crmmail.storage.models import Account, ReservedSlug, User, UserRole
 
 
 class AccountRepository:
@@ -26,11 +26,31 @@ class AccountRepository:
         """What the account does with mail that fails DMARC (``None``: no such account)."""
         return self.session.scalar(select(Account.dmarc_policy).where(Account.id == account_id))
 
+    def all(self) -> list[Account]:
+        return list(self.session.scalars(select(Account).order_by(Account.slug)))
+
     def create(self, slug: str, name: str) -> Account:
         account = Account(slug=slug, name=name)
         self.session.add(account)
         self.session.flush()
+        self.reserve_slug(account.id, slug)
         return account
+
+    def slug_holder(self, slug: str) -> int | None:
+        """The id of the account that uses or used ``slug`` (``None``: never used)."""
+        return self.session.scalar(
+            select(ReservedSlug.account_id).where(ReservedSlug.slug == slug.lower())
+        )
+
+    def reserve_slug(self, account_id: int, slug: str) -> None:
+        """Keep ``slug`` for the account for good (nothing to do if it holds it already).
+
+        The slug is the table's primary key: a concurrent transaction reserving it for another
+        account fails with ``IntegrityError`` at this flush or at its commit.
+        """
+        if self.slug_holder(slug) != account_id:
+            self.session.add(ReservedSlug(slug=slug.lower(), account_id=account_id))
+            self.session.flush()
 
     def add_user(
         self, account: Account, email: str, name: str, role: UserRole, email_access: bool
