@@ -24,7 +24,9 @@ def attach_all(ctx: MessageContext, cards: list["Card"]) -> None:
         return
     ctx.noted.update(card.key for card in fresh)
     notes = NoteRepository(ctx.session)
-    put_on_cards(notes, fresh, ctx.message, ctx.message_key, ctx.inbound.id)
+    # Once the ledger holds the note, a removed content stays removed (the purge's tombstone).
+    restore = not ctx.note_acted_before
+    put_on_cards(notes, fresh, ctx.message, ctx.message_key, ctx.inbound.id, restore=restore)
     if not ctx.attachments_stored:
         ctx.attachments_stored = True
         store_attachments(notes, ctx.message, ctx.inbound.id)
@@ -41,6 +43,11 @@ class Card:
     @property
     def key(self) -> tuple[EntityType, int]:
         return (self.entity_type, self.entity_id)
+
+    @property
+    def row(self) -> tuple[str, int]:
+        """How a note names its card: ``(entity_type, entity_id)`` as stored."""
+        return (self.entity_type.value, self.entity_id)
 
 
 def cards_of(crm: CrmRepository, contact_ids: list[int]) -> list[Card]:
@@ -73,24 +80,28 @@ def put_on_cards(
     message_key: str | None,
     inbound_id: int | None = None,
     email_id: int | None = None,
+    *,
+    restore: bool = True,
 ) -> list[Card]:
     """Add the message as a note to each card that does not show it yet; the cards it went on.
 
     One query finds the cards that already show the message (same key), one insert adds the
-    rest, whatever the number of cards.
+    rest, whatever the number of cards. With ``restore``, a card whose note of the message lost
+    its content (its box was disconnected with its emails) gets the content back in that note
+    instead of a second one: the message came again, by a sync or a smart address. Callers
+    restore only while the dedupe ledger holds no note of the message: an email deleted in the
+    CRM and purged keeps its ledger entry (its tombstone), and its notes stay without content.
     """
     if not cards:
         return []
+    removed: list[Card] = []
     if message_key is not None:
-        shown = notes.cards_showing(
-            cards[0].account_id,
-            message_key,
-            ((card.entity_type.value, card.entity_id) for card in cards),
-        )
-        cards = [card for card in cards if (card.entity_type.value, card.entity_id) not in shown]
-    if not cards:
+        shown = notes.cards_showing(cards[0].account_id, message_key, (c.row for c in cards))
+        removed = [card for card in cards if restore and shown.get(card.row) is False]
+        cards = [card for card in cards if card.row not in shown]
+    if not cards and not removed:
         return []
-    common = {
+    content = {
         "inbound_id": inbound_id,
         "email_id": email_id,
         "message_key": message_key,
@@ -103,12 +114,15 @@ def put_on_cards(
         "html_body": message.html,
         "message_id": message.message_id,
         "content_removed": False,
-        "created_at": utcnow(),
     }
+    if removed and message_key is not None:
+        notes.restore_content(removed[0].account_id, message_key, (c.row for c in removed), content)
+    created_at = utcnow()
     notes.add_many(
         [
             {
-                **common,
+                **content,
+                "created_at": created_at,
                 "account_id": card.account_id,
                 "entity_type": card.entity_type.value,
                 "entity_id": card.entity_id,
@@ -116,7 +130,7 @@ def put_on_cards(
             for card in cards
         ]
     )
-    return cards
+    return removed + cards
 
 
 def store_attachments(notes: NoteRepository, message: ParsedMessage, inbound_id: int) -> None:

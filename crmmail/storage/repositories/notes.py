@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from crmmail.storage.models import Attachment, InboundMessage, Note
@@ -41,19 +41,48 @@ class NoteRepository:
 
     def cards_showing(
         self, account_id: int, message_key: str, cards: Iterable[tuple[str, int]]
-    ) -> set[tuple[str, int]]:
-        """Which of these cards (entity type, id) already have a note for this message."""
+    ) -> dict[tuple[str, int], bool]:
+        """Which of these cards (entity type, id) already have a note for this message, each
+        with whether it is readable (``False``: only notes whose content was removed)."""
         wanted = sorted(set(cards))
         if not wanted:
-            return set()
+            return {}
         rows = self.session.execute(
-            select(Note.entity_type, Note.entity_id).where(
+            select(Note.entity_type, Note.entity_id, Note.content_removed).where(
                 Note.account_id == account_id,
                 Note.message_key == message_key,
                 tuple_(Note.entity_type, Note.entity_id).in_(wanted),
             )
         )
-        return {(entity_type, entity_id) for entity_type, entity_id in rows}
+        shown: dict[tuple[str, int], bool] = {}
+        for entity_type, entity_id, removed in rows:
+            card = (entity_type, entity_id)
+            shown[card] = shown.get(card, False) or not removed
+        return shown
+
+    def restore_content(
+        self,
+        account_id: int,
+        message_key: str,
+        cards: Iterable[tuple[str, int]],
+        values: dict[str, Any],
+    ) -> None:
+        """Give these cards' notes of this message whose content was removed their content back
+        (column values): the message came again."""
+        wanted = sorted(set(cards))
+        if not wanted:
+            return
+        self.session.execute(
+            update(Note)
+            .where(
+                Note.account_id == account_id,
+                Note.message_key == message_key,
+                Note.content_removed.is_(True),
+                tuple_(Note.entity_type, Note.entity_id).in_(wanted),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     def of_emails(self, email_ids: list[int]) -> list[Note]:
         if not email_ids:
@@ -61,7 +90,8 @@ class NoteRepository:
         return list(self.session.scalars(select(Note).where(Note.email_id.in_(email_ids))))
 
     def remove_content(self, email_ids: list[int]) -> None:
-        """The emails behind these notes are gone for good: the notes stay, saying so."""
+        """The emails behind these notes are gone: the notes stay, saying so (until the message
+        comes again: ``restore_content``)."""
         for note in self.of_emails(email_ids):
             note.content_removed = True
             note.subject = note.from_addr = note.to_addrs = note.cc_addrs = ""
