@@ -8,11 +8,7 @@ mailbox; keys from different mailboxes are never compared. When a mailbox's "Gro
 threads" setting is off, the caller gives every message a thread of its own and does not call
 ``thread_key`` at all.
 
-The prefixes removed are the reply/forward markers mail clients write, in English and in the
-languages we meet most (``REPLY_FORWARD_PREFIXES``). Only a whole prefix directly followed by its
-colon is removed, so ``Recap:`` or ``Trial:`` stay. ``Ref:`` is deliberately not a prefix: it is
-an ordinary English subject word ("Ref: order 1234"), not something a client adds on reply.
-Changing the list changes the keys of future messages only; stored threads keep their keys.
+The prefix rules live in ``crmmail.mail.subjects``, shared with the names of leads.
 
 >>> normalized_subject("Re: RE[2]: Fwd:  AW: Quote  for  you ")
 'quote for you'
@@ -23,67 +19,11 @@ True
 """
 
 import hashlib
-import re
 from collections.abc import Collection, Sequence
 
-REPLY_FORWARD_PREFIXES: tuple[str, ...] = (
-    "re",  # reply, most languages
-    "fw",  # forward (Outlook)
-    "fwd",  # forward
-    "aw",  # de: Antwort
-    "wg",  # de: Weitergeleitet
-    "sv",  # da, no, sv, is: svar
-    "vs",  # da, no: videresendt; fi: vastaus
-    "vb",  # sv: vidarebefordrat
-    "vl",  # fi: välitetty
-    "tr",  # fr: transféré
-    "rif",  # it: riferimento
-    "antw",  # nl: antwoord
-    "doorst",  # nl: doorsturen
-    "odp",  # pl: odpowiedź
-    "pd",  # pl: przekazanie dalej
-    "ynt",  # tr: yanit
-    "res",  # pt: resposta
-    "enc",  # pt: encaminhado
-    "rv",  # es: reenviado
-    "回复",  # zh-Hans: reply
-    "答复",  # zh-Hans: reply
-    "转发",  # zh-Hans: forward
-    "回覆",  # zh-Hant: reply
-    "轉寄",  # zh-Hant: forward
-)
+from crmmail.mail.subjects import REPLY_FORWARD_PREFIXES, normalized_subject
 
-# One or more prefixes at the start: the word, an optional counter ("[2]", "(3)", "^4"), then a
-# colon (ASCII or full-width), with optional spaces around. Matched against the case-folded,
-# whitespace-folded subject, so the pattern itself is lower case and uses single spaces.
-_PREFIXES = re.compile(
-    r"(?:(?:{words}) ?(?:\[ ?[0-9]+ ?\]|\( ?[0-9]+ ?\)|\^[0-9]+)? ?[:\uff1a] ?)+".format(
-        words="|".join(
-            re.escape(word) for word in sorted(REPLY_FORWARD_PREFIXES, key=len, reverse=True)
-        )
-    )
-)
-
-
-def normalized_subject(subject: str) -> str:
-    """The subject as threads compare it: reply/forward prefixes removed, whitespace folded to
-    single spaces, stripped, case-folded. Idempotent.
-
-    >>> normalized_subject("Re: RE[2]: Fwd:  AW: Quote  for  you ")
-    'quote for you'
-    >>> normalized_subject("SV : Re(3)\\uff1a Antw:Offerte")
-    'offerte'
-    >>> normalized_subject("Recap: Trial: notes")
-    'recap: trial: notes'
-    >>> normalized_subject("Re: ")
-    ''
-    """
-    # Case-fold before matching, so that a prefix that case folding makes (the long s, U+017F,
-    # in "\u017fv:" folds to "sv:") goes on the first pass, which keeps the result idempotent.
-    # casefold is itself idempotent and neither makes nor changes whitespace.
-    folded = " ".join(subject.casefold().split())
-    prefixes = _PREFIXES.match(folded)
-    return folded[prefixes.end() :] if prefixes else folded
+__all__ = ["REPLY_FORWARD_PREFIXES", "counterpart", "normalized_subject", "thread_key"]
 
 
 def counterpart(

@@ -20,7 +20,8 @@ Limits, so that every message parses in bounded time (figures: ``bench/parser_ab
 Every cut is one sentence in ``ParsedMessage.limits`` (the parse step logs them with the inbound
 id); parser complaints are in ``defects``. Every text that will reach a text column is cleaned of
 NUL and lone surrogates, and the one-line ones (subject, names, addresses, file names, content
-types) of every control character, so nothing stored can break a header it is written into.
+types) of every control character, so nothing stored can break a header it is written into, and
+of the bidirectional controls, so no name can be made to read as another.
 """
 
 import hashlib
@@ -42,7 +43,7 @@ from crmmail.processor.limits import (
     MAX_PARTS,
     bound_message,
 )
-from crmmail.storage.text import clean_text
+from crmmail.storage.text import clean_text, one_line
 
 __all__ = [
     "MAX_ADDRESSES",
@@ -58,6 +59,7 @@ __all__ = [
     "ParsedAttachment",
     "ParsedMessage",
     "clean_text",
+    "one_line",
     "parse_message",
 ]
 
@@ -152,15 +154,6 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if len(limits) > MAX_LIMIT_NOTES:  # one per cut field of every part: keep the log line short
         limits[MAX_LIMIT_NOTES:] = [f"and {len(limits) - MAX_LIMIT_NOTES} more cuts"]
     return parsed
-
-
-def one_line(text: str) -> str:
-    """``text`` as one clean line: no control characters, white space collapsed.
-
-    >>> one_line(" Re:\\r\\n  Big\\x00 order\\x1b ")
-    'Re: Big order'
-    """
-    return " ".join(_CONTROL.sub(" ", clean_text(text)).split())
 
 
 def _raw_values(message: Message, name: str) -> list[str]:
@@ -386,7 +379,7 @@ def _read_leaf(part: Message, parsed: ParsedMessage) -> None:
 
 def _content_type(part: Message) -> str:
     """The part's ``type/subtype``, lower-cased, without white space or control characters."""
-    content_type = "".join(_CONTROL.sub("", clean_text(part.get_content_type())).split())
+    content_type = "".join(one_line(part.get_content_type()).split())
     return content_type[:MAX_CONTENT_TYPE_LENGTH]
 
 

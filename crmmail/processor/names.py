@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from crmmail.mail.subjects import without_prefixes
 from crmmail.processor.message import Mailbox
 
 MAX_LEAD_NAME = 300
@@ -35,16 +36,17 @@ def person_names(mailbox: Mailbox) -> tuple[str, str]:
 
 
 def lead_name(subject: str, participants: Sequence[Mailbox]) -> str:
-    """The subject, else who the lead is from, else a plain default.
+    """The subject without reply and forward prefixes, else who the lead is from, else a plain
+    default.
 
-    >>> lead_name("  Re:  Big order ", [])
-    'Re: Big order'
-    >>> lead_name("", [Mailbox("Ann Lee", "ann@x.test")])
+    >>> lead_name("  Fwd: FW:  Big order ", [])
+    'Big order'
+    >>> lead_name("Re:", [Mailbox("Ann Lee", "ann@x.test")])
     'Lead from Ann Lee'
     >>> lead_name("", [])
     'New lead'
     """
-    subject = " ".join(subject.split())
+    subject = without_prefixes(subject)
     if subject:
         return subject[:MAX_LEAD_NAME]
     if participants:

@@ -4,6 +4,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from crmmail.errors import UserInputError
 from crmmail.routing.address import is_valid_slug
+from crmmail.storage.text import one_line
 
 
 def checked_slug(slug: str) -> str:
@@ -25,8 +26,9 @@ def checked_email(address: str) -> str:
 
 
 def checked_name(name: str, what: str, max_length: int) -> str:
-    """A display name with its white space folded; ``UserInputError`` if empty or too long."""
-    name = " ".join(name.split())
+    """A display name on one line (white space folded, control and bidirectional control
+    characters out, as for names read from mail); ``UserInputError`` if empty or too long."""
+    name = one_line(name)
     if not name:
         raise UserInputError(f"a {what} needs a name")
     if len(name) > max_length:

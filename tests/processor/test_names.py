@@ -77,7 +77,7 @@ SALES = Mailbox("", "sales.team@corp.test")
     ("subject", "participants", "expected"),
     [
         ("Big order", [ANN], "Big order"),
-        ("  Re:  Big \t order ", [ANN], "Re: Big order"),
+        ("  Re:  Big \t order ", [ANN], "Big order"),
         ("", [ANN, SALES], "Lead from Ann Lee"),
         ("   ", [SALES, ANN], "Lead from Sales Team"),
         ("", [Mailbox("Smith, John", "js@x.test")], "Lead from John Smith"),

@@ -1,0 +1,1 @@
+"""What both capture paths (smart addresses and mailbox sync) share: addresses and subjects."""
