@@ -1,4 +1,5 @@
-"""Mail templates: save (checked), list, and render for a contact, a lead and the sending user."""
+"""Mail templates: save and edit (checked), list, delete, and render for a contact, a lead and
+the sending user."""
 
 from typing import Any
 
@@ -21,7 +22,7 @@ def add_template(
 ) -> dict[str, Any]:
     account = get_account(session, slug)
     name = checked_name(name, "template", MAX_TEMPLATE_NAME)
-    check_template(subject, body)
+    check_template(subject, body, is_html)
     templates = TemplateRepository(session, account.id)
     if templates.by_name(name) is not None:
         raise AlreadyExists(f"template {name!r} exists already: choose another name")
@@ -29,6 +30,50 @@ def add_template(
         Template(account_id=account.id, name=name, subject=subject, body=body, is_html=is_html)
     )
     return describe_template(template)
+
+
+def edit_template(
+    session: Session,
+    slug: str,
+    name: str,
+    *,
+    new_name: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    is_html: bool | None = None,
+) -> dict[str, Any]:
+    """Change what is given (``None``: keep it), checked as ``add_template`` checks."""
+    account = get_account(session, slug)
+    templates = TemplateRepository(session, account.id)
+    template = _template(templates, name)
+    if new_name is not None:
+        new_name = checked_name(new_name, "template", MAX_TEMPLATE_NAME)
+        if new_name != template.name and templates.by_name(new_name) is not None:
+            raise AlreadyExists(f"template {new_name!r} exists already: choose another name")
+    subject = template.subject if subject is None else subject
+    body = template.body if body is None else body
+    is_html = template.is_html if is_html is None else is_html
+    check_template(subject, body, is_html)
+    template.name = template.name if new_name is None else new_name
+    template.subject, template.body, template.is_html = subject, body, is_html
+    session.flush()
+    return describe_template(template)
+
+
+def delete_template(session: Session, slug: str, name: str) -> dict[str, Any]:
+    account = get_account(session, slug)
+    templates = TemplateRepository(session, account.id)
+    template = _template(templates, name)
+    described = describe_template(template)
+    templates.delete(template)
+    return described
+
+
+def _template(templates: TemplateRepository, name: str) -> Template:
+    template = templates.by_name(name)
+    if template is None:
+        raise NotFound(f"no template {name!r}: see `crmmail template list SLUG`")
+    return template
 
 
 def list_templates(session: Session, slug: str) -> list[dict[str, Any]]:
@@ -54,9 +99,7 @@ def render_for(
     as_user: str | None = None,
 ) -> tuple[Rendered, bool, list[str]]:
     """The template rendered, whether it is HTML, and the contact's addresses."""
-    template = TemplateRepository(session, account_id).by_name(name)
-    if template is None:
-        raise NotFound(f"no template {name!r}: see `crmmail template list SLUG`")
+    template = _template(TemplateRepository(session, account_id), name)
     crm = CrmRepository(session, account_id)
     found = crm.contact(contact_id)
     if found is None:

@@ -1,17 +1,24 @@
 """Render a CRM mail template (subject and body) from contact, lead and user fields, or say why not.
 
 Pure: no database, no sending. The service layer stores templates, calls ``check_template`` when
-one is saved, and ``render_template`` with plain field values when one is sent.
+one is saved or edited, and ``render_template`` with plain field values when one is sent.
 
 Two guards, one after the other:
 
 1. A static check of the parsed template, at save time and again before every render. A mail
    template may only print ``{{ object.field }}`` for the objects and fields in ``FIELDS``, use
-   ``{% if %}``, ``{% for x in range(n) %}``, comparisons, ``~`` and the filters in ``FILTERS``.
+   ``{% if %}``, ``{% for x in range(n) %}`` (its variable and ``loop.index``-style fields inside
+   the loop only), comparisons, ``~``, the filters in ``FILTERS`` and the tests in ``TESTS``.
    Everything else (``{% set %}``, macros, ``{% autoescape %}``, arithmetic, calls other than
    ``range``, attributes starting with ``_``, ``|safe``) is refused with the reason. Without
    ``{% set %}``, macros and recursive loops, the work a template can do is bounded by its own
    size times ``MAX_LOOP_STEPS``.
+
+   At save time the template is also rendered once with ``SAMPLE_VALUES``, every field filled
+   in: what fails then (a filter given the wrong arguments, a comparison of a text with a
+   number, a loop over more than ``MAX_LOOP_STEPS``, something the sandbox forbids) would fail
+   for every contact, since every field value is a string, so it is refused when saved rather
+   than when someone sends.
 2. Jinja2's ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``, no globals but a
    ``range`` that shares ``MAX_LOOP_STEPS`` among all the loops of one render, and the objects
    handed in as read-only mappings of strings holding only the offered fields. Output is read as
@@ -33,6 +40,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import jinja2
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -59,6 +67,40 @@ FILTERS = (
     "truncate",
     "upper",
 )
+TESTS = (
+    "defined",
+    "divisibleby",
+    "eq",
+    "even",
+    "ge",
+    "gt",
+    "in",
+    "le",
+    "lower",
+    "lt",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "string",
+    "upper",
+)
+LOOP_FIELDS = (
+    "index",
+    "index0",
+    "revindex",
+    "revindex0",
+    "first",
+    "last",
+    "length",
+    "previtem",
+    "nextitem",
+)
+SAMPLE_VALUES: dict[str, Mapping[str, object]] = {
+    "contact": {"name": "Ann Lee", "first_name": "Ann", "last_name": "Lee", "email": "a@x.test"},
+    "lead": {"name": "Big deal", "status": "open"},
+    "user": {"name": "Bo Sales", "email": "bo@crm.test"},
+}
 MAX_TEMPLATE_CHARS = 100 * 1024
 MAX_OUTPUT_CHARS = 1024 * 1024
 MAX_LOOP_STEPS = 10_000
@@ -132,7 +174,7 @@ Reference = tuple[str, str, bool]
 """(object, field, required): required unless the field is printed through ``|default``."""
 
 
-def check_template(subject: str, body: str) -> None:
+def check_template(subject: str, body: str, is_html: bool = False) -> None:
     """``None``, or a ``TemplateError`` saying why the template cannot be saved.
 
     >>> check_template("Hi {{ contact.first_name }}", "<p>{{ user.name }}</p>")
@@ -140,8 +182,12 @@ def check_template(subject: str, body: str) -> None:
     Traceback (most recent call last):
     crmmail.templates.render.TemplateError: the subject has a syntax error at line 1: \
 unexpected end of template, expected 'end of print statement'.
+    >>> check_template("", "{{ contact.name|truncate('short') }}")
+    Traceback (most recent call last):
+    crmmail.templates.render.TemplateError: the template failed to render: '>=' not supported \
+between instances of 'str' and 'int'
     """
-    _references(subject, body)
+    render_template(subject, body, is_html, SAMPLE_VALUES)
 
 
 def render_template(
@@ -196,10 +242,7 @@ def _references(subject: str, body: str) -> list[Reference]:
             raise TemplateError(
                 f"the {what} has a syntax error at line {e.lineno}: {e.message}"
             ) from None
-        loop_names = {
-            target.name for loop in tree.find_all(nodes.For) for target in _names(loop.target)
-        }
-        for reference in _check(tree, None, loop_names | {"loop", "range"}):
+        for reference in _check(tree, None, {"range"}):
             found[reference] = None
     return list(found)
 
@@ -213,7 +256,11 @@ def _names(target: nodes.Node) -> Iterator[nodes.Name]:
 
 
 def _check(node: nodes.Node, parent: nodes.Node | None, locals_: set[str]) -> Iterator[Reference]:
-    """The references under ``node``, raising ``TemplateError`` at the first thing refused."""
+    """The references under ``node``, raising ``TemplateError`` at the first thing refused.
+
+    ``locals_`` are the names defined where ``node`` is: ``range``, and inside a loop its
+    variables and ``loop``.
+    """
     if not isinstance(node, ALLOWED_NODES):
         kind = type(node).__name__
         if isinstance(node, nodes.BinExpr):
@@ -224,7 +271,12 @@ def _check(node: nodes.Node, parent: nodes.Node | None, locals_: set[str]) -> It
             f"the template uses {what}{_at(node)}, which mail templates do not allow:"
             " use {{ object.field }}, {% if %} and {% for x in range(n) %}"
         )
-    if isinstance(node, nodes.Getattr | nodes.Getitem):
+    if isinstance(node, nodes.Getattr) and _is_name(node.node, "loop", locals_):
+        if node.attr not in LOOP_FIELDS:
+            raise TemplateError(
+                f"unknown loop field {node.attr}: use one of {', '.join(LOOP_FIELDS)}"
+            )
+    elif isinstance(node, nodes.Getattr | nodes.Getitem):
         defaulted = (
             isinstance(parent, nodes.Filter)
             and parent.name in ("d", "default")
@@ -239,9 +291,11 @@ def _check(node: nodes.Node, parent: nodes.Node | None, locals_: set[str]) -> It
                     f"the template uses {node.name} itself: use one of its fields, e.g. {example}"
                 )
         elif node.name not in locals_:
-            raise TemplateError(f"unknown name {node.name}: use one of {', '.join(FIELDS)}")
+            raise TemplateError(f"unknown name {node.name}{_outside_loop(node)}")
     elif isinstance(node, nodes.Filter) and node.name not in FILTERS:
         raise TemplateError(f"unknown filter {node.name}: use one of {', '.join(FILTERS)}")
+    elif isinstance(node, nodes.Test) and node.name not in TESTS:
+        raise TemplateError(f"unknown test {node.name}: use one of {', '.join(TESTS)}")
     elif isinstance(node, nodes.Call) and not (
         isinstance(node.node, nodes.Name) and node.node.name == "range"
     ):
@@ -256,8 +310,34 @@ def _check(node: nodes.Node, parent: nodes.Node | None, locals_: set[str]) -> It
         and node.iter.node.name == "range"
     ):
         raise TemplateError(f"the for loop{_at(node)} is not over range(n): loops can only count")
+    if isinstance(node, nodes.For):
+        yield from _check_loop(node, locals_)
+        return
     for child in node.iter_child_nodes():
         yield from _check(child, node, locals_)
+
+
+def _check_loop(loop: nodes.For, locals_: set[str]) -> Iterator[Reference]:
+    """``_check`` of a loop: its variables and ``loop`` exist in its body only."""
+    variables = {name.name for name in _names(loop.target)}
+    yield from _check(loop.iter, loop, locals_)
+    if loop.test is not None:
+        yield from _check(loop.test, loop, locals_ | variables)
+    for child in loop.body:
+        yield from _check(child, loop, locals_ | variables | {"loop"})
+    for child in loop.else_:
+        yield from _check(child, loop, locals_)
+
+
+def _is_name(node: nodes.Node, name: str, locals_: set[str]) -> bool:
+    return isinstance(node, nodes.Name) and node.name == name and name in locals_
+
+
+def _outside_loop(node: nodes.Name) -> str:
+    """The end of the message for an unknown name."""
+    if node.name == "loop":
+        return f"{_at(node)}: loop.index and the like exist only inside a for loop"
+    return f": use one of {', '.join(FIELDS)}"
 
 
 def _at(node: nodes.Node) -> str:
@@ -340,6 +420,7 @@ def _sandbox(autoescape: bool, budget: _LoopBudget) -> ImmutableSandboxedEnviron
     env.globals.clear()
     env.globals["range"] = budget
     env.filters = {name: env.filters[name] for name in FILTERS}
+    env.tests = {name: env.tests[name] for name in TESTS}
     return env
 
 
@@ -347,10 +428,10 @@ def _render(
     source: str, exposed: dict[str, Mapping[str, str]], budget: _LoopBudget, autoescape: bool
 ) -> str:
     """``source`` rendered, read chunk by chunk so that a runaway template stops early."""
-    template = _sandbox(autoescape, budget).from_string(source)
     parts: list[str] = []
     size = 0
     try:
+        template = _sandbox(autoescape, budget).from_string(source)
         for part in template.generate(exposed):
             size += len(part)
             if size > MAX_OUTPUT_CHARS:
@@ -362,6 +443,6 @@ def _render(
         raise TemplateError(f"the template tries to reach beyond its fields: {e}") from None
     except UndefinedError as e:
         raise TemplateError(f"the template uses something undefined: {e}") from None
-    except (TypeError, ValueError, ArithmeticError) as e:
+    except (TypeError, ValueError, ArithmeticError, jinja2.TemplateError) as e:
         raise TemplateError(f"the template failed to render: {e}") from None
     return "".join(parts)

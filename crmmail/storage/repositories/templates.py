@@ -1,4 +1,4 @@
-"""Mail templates of an account: add, find by name, list."""
+"""Mail templates of an account: add, find by name, list, delete."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +17,10 @@ class TemplateRepository:
         self.session.add(template)
         self.session.flush()
         return template
+
+    def delete(self, template: Template) -> None:
+        self.session.delete(template)
+        self.session.flush()
 
     def by_name(self, name: str) -> Template | None:
         return self.session.scalar(
