@@ -5,20 +5,24 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmmail.auth.results import summary
-from crmmail.errors import AlreadyExists, UserInputError
+from crmmail.errors import AlreadyExists, NotFound, UserInputError
 from crmmail.processor.message import Mailbox
 from crmmail.processor.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
 from crmmail.services.validation import checked_email, checked_name, optional_name
 from crmmail.services.visibility import Sight, Viewer, sight, viewer_for
+from crmmail.storage.models import LeadStatus
 from crmmail.storage.models.account import DmarcPolicy
-from crmmail.storage.repositories.crm import CrmRepository
+from crmmail.storage.repositories.accounts import AccountRepository
+from crmmail.storage.repositories.crm import CrmRepository, find_lead
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 from crmmail.storage.repositories.notes import NoteRepository
 
 MAX_PERSON_NAME = 200
 MAX_CARD_NAME = 300
+# What a note listing says of an email's content, null for a viewer who may not read it.
+UNREADABLE = ("subject", "from", "message_id", "inbound_id", "auth")
 
 
 def add_contact(
@@ -39,6 +43,26 @@ def add_contact(
         "first_name": contact.first_name,
         "emails": [email],
     }
+
+
+def user_address_warning(session: Session, slug: str, email: str) -> str | None:
+    """Why a contact with this address will get no mail, when it is also a user's address.
+
+    Users are never participants (mail with them is about someone else), so their addresses
+    never put a note on a card. Both ``contact add`` and ``user add`` still do what they are
+    told: the address may rightly be both (a contact who joined the company), and nothing
+    offers a way back from either. They say so instead, in one line.
+    """
+    account = get_account(session, slug)
+    email = checked_email(email)
+    contact_id = CrmRepository(session, account.id).contacts_by_email([email]).get(email)
+    is_user = AccountRepository(session).user_by_email(account.id, email) is not None
+    if contact_id is None or not is_user:
+        return None
+    return (
+        f"{email} is both a user and contact {contact_id} of {account.slug!r}: a user's address"
+        " is never a participant, so mail with it puts no note on that contact's card"
+    )
 
 
 def list_contacts(session: Session, slug: str) -> list[dict[str, Any]]:
@@ -74,6 +98,22 @@ def list_leads(session: Session, slug: str) -> list[dict[str, Any]]:
         {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
         for lead, ids in CrmRepository(session, account.id).list_leads()
     ]
+
+
+def set_lead_status(session: Session, lead_id: int, status: str) -> dict[str, Any]:
+    """Open, won or lost: only open leads get the notes of mail with their contacts."""
+    try:
+        wanted = LeadStatus(status.strip().lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in LeadStatus)
+        raise UserInputError(f"unknown lead status {status!r}: use one of {choices}") from None
+    lead = find_lead(session, lead_id)
+    if lead is None:
+        raise NotFound(f"no lead {lead_id}: see `crmmail lead list SLUG`")
+    lead.status = wanted.value
+    session.flush()
+    ids = CrmRepository(session, lead.account_id).lead_contact_ids(lead.id)
+    return {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
 
 
 def add_customer(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
@@ -117,8 +157,8 @@ def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[
             "date": note.date.isoformat() if note.date else None,
             "content_removed": note.content_removed,
         }
-        if seen is Sight.EXISTS:
-            listed.append(entry | {"insufficient_rights": True})
+        if seen is Sight.EXISTS:  # the same keys, without what the email says
+            listed.append(entry | dict.fromkeys(UNREADABLE) | {"insufficient_rights": True})
             continue
         listed.append(
             entry

@@ -18,6 +18,11 @@ from crmmail.storage.models import (
 )
 
 
+def find_lead(session: Session, lead_id: int) -> Lead | None:
+    """A lead of any account, by id (commands that name a lead by its id alone)."""
+    return session.get(Lead, lead_id)
+
+
 class CrmRepository:
     """Reads and writes the CRM cards of one account inside the caller's transaction."""
 
@@ -212,6 +217,9 @@ class CrmRepository:
         ).all()
         links = self._links(lead_contact, "lead_id", [lead.id for lead in leads])
         return [(lead, links.get(lead.id, [])) for lead in leads]
+
+    def lead_contact_ids(self, lead_id: int) -> list[int]:
+        return self._links(lead_contact, "lead_id", [lead_id]).get(lead_id, [])
 
     def list_customers(self) -> list[tuple[Customer, list[int]]]:
         customers = self.session.scalars(
