@@ -22,12 +22,16 @@ id); parser complaints are in ``defects``. Every text that will reach a text col
 NUL and lone surrogates, and the one-line ones (subject, names, addresses, file names, content
 types) of every control character, so nothing stored can break a header it is written into, and
 of the bidirectional controls, so no name can be made to read as another.
+
+The Date is read in UTC: ``-0000`` (RFC 5322 3.3: UTC, the sender's zone unknown) and a date
+without a zone are taken as UTC; one that cannot be written in UTC (31 Dec 9999 at -1400 is in
+year 10000) or not read at all is ``None``, so the message goes on without it.
 """
 
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header
 from email.message import Message
@@ -320,15 +324,20 @@ def _message_id(value: str) -> str | None:
 
 
 def _date(value: str) -> datetime | None:
+    """The date in UTC, a zone-less one taken as UTC; ``None`` when absent or unusable.
+
+    >>> [_date(v).isoformat() for v in ("Tue, 2 Jan 2024 10:00:00 -0000", "2 Jan 2024 10:00:00")]
+    ['2024-01-02T10:00:00+00:00', '2024-01-02T10:00:00+00:00']
+    >>> _date("Fri, 31 Dec 9999 23:59:59 -1400") is None
+    True
+    """
     if not value:
         return None
     try:
         parsed = parsedate_to_datetime(value)
+        return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed
 
 
 def _read_parts(message: Message, parsed: ParsedMessage) -> None:

@@ -14,6 +14,10 @@ message it has claimed ahead.
 Each outcome (``done``, ``ignored``, back to ``queued`` for a retry, ``dead``) goes to the
 optional ``on_processed`` callable (``serve`` feeds /metrics) with two durations: seconds from
 the claim to the outcome, and seconds since the message was spooled (its ``250``).
+
+A failure is logged as one line at ERROR, and recorded as the message's ``last_error``, from
+``failure_summary``: the exception's type, a short reason and where, never the statement, its
+parameters or the message's text. The frames it passed are logged at DEBUG, on one line too.
 """
 
 import logging
@@ -29,9 +33,9 @@ from crmmail.processor.context import MessageContext
 from crmmail.processor.pipeline import SMART_ADDRESS_PIPELINE, run_pipeline
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
+from crmmail.storage.failures import failure_frames, failure_summary
 from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
-from crmmail.storage.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +86,15 @@ class Worker:
                 "inbound %d: lease lost to another worker; left to it", claimed.id, extra=about
             )
             status = None
-        except Exception as error:
-            log.exception(
-                "inbound %d: processing failed (attempt %d)",
+        except Exception as error:  # noqa: BLE001  (recorded: the attempt counts, the mail is kept)
+            log.error(
+                "inbound %d: processing failed (attempt %d): %s",
                 claimed.id,
                 claimed.attempts,
+                failure_summary(error),
                 extra=about,
             )
+            log.debug("inbound %d: failed in %s", claimed.id, failure_frames(error), extra=about)
             status = self._record_failure(claimed, error)
         if status is not None and self.on_processed is not None:
             since_spooled = (utcnow() - (claimed.received_at or utcnow())).total_seconds()
@@ -128,7 +134,7 @@ class Worker:
         return outcome.status
 
     def _record_failure(self, claimed: ClaimedMessage, error: Exception) -> InboundStatus | None:
-        text = clean_text(f"{type(error).__name__}: {error}")[:MAX_ERROR_TEXT]
+        text = failure_summary(error)[:MAX_ERROR_TEXT]
         about = {"inbound_id": claimed.id}
         with self.db.transaction() as session:
             status = InboundRepository(session).record_failure(
@@ -159,11 +165,13 @@ class Worker:
             self.wakeup.clear()  # before looking: a message spooled from now on wakes us
             try:
                 worked = self.process_next(claim_ahead=not stop.is_set())
-            except SQLAlchemyError:
-                log.exception("worker: database unavailable; retrying")
+            except SQLAlchemyError as error:
+                log.error("worker: database unavailable (%s); retrying", failure_summary(error))
+                log.debug("worker: failed in %s", failure_frames(error))
                 worked = False
-            except Exception:  # the worker must outlive any one bug; the mail is kept
-                log.exception("worker: unexpected error; retrying")
+            except Exception as error:  # noqa: BLE001  (the worker outlives any bug; mail is kept)
+                log.error("worker: unexpected error (%s); retrying", failure_summary(error))
+                log.debug("worker: failed in %s", failure_frames(error))
                 worked = False
             if not worked and not stop.is_set():
                 self.wakeup.wait(self.settings.worker_idle_poll)

@@ -206,7 +206,7 @@ def test_subject_is_decoded_and_white_space_collapsed(header: bytes, expected: s
     ("header", "expected"),
     [
         (b"Date: Tue, 02 Jan 2024 10:00:00 +0100\r\n", datetime(2024, 1, 2, 9, 0, tzinfo=UTC)),
-        (b"Date: Tue, 02 Jan 2024 10:00:00 -0000\r\n", None),
+        (b"Date: Tue, 02 Jan 2024 10:00:00 -0000\r\n", datetime(2024, 1, 2, 10, 0, tzinfo=UTC)),
         (b"Date: yesterday\r\n", None),
         (b"Date: \r\n", None),
         (b"", None),
