@@ -31,6 +31,7 @@ from crmmail.routing.resolve import Refusal, Route, route, smart_recipient
 from crmmail.smtpd import replies
 from crmmail.smtpd.account_ids import AccountIdCache
 from crmmail.smtpd.group_commit import SpoolCommitter
+from crmmail.smtpd.message_id import message_id_of
 from crmmail.smtpd.refusals import RefusalObserver, RefusalReason
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -188,6 +189,7 @@ class IntakeHandler:
             by_account.setdefault(accepted.account_id, []).append(address)
         peer = session.peer
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
+        message_id = message_id_of(raw)  # a bounded scan of the header block, no parsing
         return [
             SpoolEntry(
                 account_id=account_id,
@@ -196,6 +198,7 @@ class IntakeHandler:
                 mail_from=envelope_text(envelope.mail_from or ""),
                 rcpt_tos=[envelope_text(address) for address in addresses],
                 raw=raw,
+                message_id=message_id,
             )
             for account_id, addresses in by_account.items()
         ]

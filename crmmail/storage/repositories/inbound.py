@@ -28,6 +28,7 @@ class SpoolEntry:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    message_id: str | None = None  # read from the header block at intake; the worker's replaces it
 
     @cached_property
     def sha256(self) -> str:
@@ -62,6 +63,7 @@ def _spool_row(entry: SpoolEntry) -> dict[str, object]:
         "raw": entry.raw,
         "size": len(entry.raw),
         "sha256": entry.sha256,
+        "message_id": entry.message_id,
         "status": InboundStatus.QUEUED.value,
     }
 
