@@ -7,9 +7,11 @@ Messages answered ``250`` are in the spool.
 """
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import threading
 
 from crmmail.config import Settings
@@ -30,6 +32,9 @@ from crmmail.storage.database import Database
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 3600.0  # seconds
+# The settings (and flags) that choose where serve listens, named in its errors.
+SMTP_KNOBS = ("CRMMAIL_SMTP_HOST (--smtp-host)", "CRMMAIL_SMTP_PORT (--smtp-port)")
+HTTP_KNOBS = ("CRMMAIL_HTTP_HOST", "CRMMAIL_HTTP_PORT (--http-port)")
 
 
 async def serve(db: Database, settings: Settings) -> None:
@@ -56,10 +61,7 @@ async def serve(db: Database, settings: Settings) -> None:
             handler, settings, settings.smtp_host, settings.smtp_port
         )
     except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise CrmmailError(
-            f"cannot listen on {settings.smtp_host}:{settings.smtp_port}: {reason}"
-        ) from None
+        raise cannot_listen(error, settings.smtp_host, settings.smtp_port, SMTP_KNOBS) from None
     stop = threading.Event()
     ready = threading.Event()
     ops = _ops_server(settings, metrics, ready)
@@ -114,10 +116,29 @@ def _ops_server(settings: Settings, metrics: Metrics, ready: threading.Event) ->
     try:
         return OpsServer(settings.http_host, settings.http_port, metrics, ready.is_set)
     except OSError as error:
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise CrmmailError(
-            f"cannot listen on {settings.http_host}:{settings.http_port}: {reason}"
-        ) from None
+        raise cannot_listen(error, settings.http_host, settings.http_port, HTTP_KNOBS) from None
+
+
+def cannot_listen(error: OSError, host: str, port: int, knobs: tuple[str, str]) -> CrmmailError:
+    """One line saying why ``host:port`` cannot be listened on, and which setting to change.
+
+    >>> print(cannot_listen(socket.gaierror(-2, "Name or service not known"), "999.1.1.1", 25,
+    ...                     SMTP_KNOBS))
+    cannot listen on 999.1.1.1:25: not an address of this machine, nor a name it resolves: \
+set CRMMAIL_SMTP_HOST (--smtp-host) to one of its addresses
+    """
+    host_knob, port_knob = knobs
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(error, socket.gaierror):
+        why = f"not an address of this machine, nor a name it resolves: set {host_knob}"
+        return CrmmailError(f"cannot listen on {where}: {why} to one of its addresses")
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    advice = {
+        errno.EADDRINUSE: f"another process listens there: stop it or set {port_knob}",
+        errno.EADDRNOTAVAIL: f"set {host_knob} to an address of this machine",
+        errno.EACCES: f"ports below 1024 need root or CAP_NET_BIND_SERVICE, or set {port_knob}",
+    }.get(error.errno or 0, f"check {host_knob} and {port_knob}")
+    return CrmmailError(f"cannot listen on {where}: {reason}: {advice}")
 
 
 def purge_deleted_hourly(db: Database, stop: threading.Event) -> None:

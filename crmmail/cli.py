@@ -41,8 +41,8 @@ from crmmail.services import (
 )
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
-from crmmail.storage.migrate import is_at_head, upgrade_to_head
-from crmmail.storage.models import MailboxKind
+from crmmail.storage.migrate import DatabaseReadOnly, check_writable, initialise, is_at_head
+from crmmail.storage.models import LeadStatus, MailboxKind
 
 T = TypeVar("T")
 
@@ -84,6 +84,12 @@ class Context:
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=None) if as_json else text(data))
+
+
+def warn(message: str | None) -> None:
+    """One line on stderr about something done that may not be what was meant (exit code 0)."""
+    if message is not None:
+        click.echo(f"crmmail: warning: {message}", err=True)
 
 
 def _fail(message: str) -> None:
@@ -130,6 +136,9 @@ def main() -> None:
     """The ``crmmail`` console script: click's usage errors become one line too."""
     try:
         cli.main(prog_name="crmmail", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:  # a bare group: its help, as click does
+        error.show()
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         where = error.ctx.command_path if isinstance(error, click.UsageError) and error.ctx else ""
         hint = f" (see `{where or 'crmmail'} --help`)"
@@ -141,6 +150,7 @@ def main() -> None:
 
 
 @click.group()
+@click.version_option(package_name="crmmail", prog_name="crmmail")
 @click.option("--database-url", help="Overrides CRMMAIL_DATABASE_URL.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
 @click.pass_context
@@ -166,9 +176,15 @@ def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
 def init(ctx: Context, as_json: bool) -> None:
     """Create or upgrade the database schema (safe to run again)."""
     db = ctx.database(must_be_initialised=False)
-    upgrade_to_head(db.engine)
+    initialise(db.engine)
     url = db.engine.url.render_as_string(hide_password=True)
-    key_file = ensure_key_file(ctx.settings)
+    try:
+        key_file = ensure_key_file(ctx.settings)
+    except OSError as error:
+        raise CrmmailError(
+            f"cannot create the key file for mailbox passwords: {error.strerror} ({error.filename})"
+            ": make its directory writable or set CRMMAIL_SECRET_KEY"
+        ) from None
     emit(
         {"database_url": url, "at_head": True, "key_file_created": key_file and str(key_file)},
         as_json,
@@ -207,7 +223,8 @@ def account_create(ctx: Context, slug: str, name: str | None, as_json: bool) -> 
 @json_option
 @pass_context
 def account_rename(ctx: Context, slug: str, new_slug: str, as_json: bool) -> None:
-    """Change an account's slug: its old addresses stop working at once."""
+    """Change an account's slug: its old addresses stop working at once (the old slug stays
+    reserved to the account: no other account may take it, this one may take it back)."""
     domains = ctx.settings.smart_domains
     data = ctx.run(
         lambda s: accounts.describe_account(accounts.rename_account(s, slug, new_slug), domains)
@@ -215,12 +232,33 @@ def account_rename(ctx: Context, slug: str, new_slug: str, as_json: bool) -> Non
     emit(data, as_json, lambda d: f"account {slug} is now {d['slug']}")
 
 
+DMARC_OUTCOMES = {"accept": "accepted", "tag": "tagged", "quarantine": "quarantined"}
+
+
+@account.command("list")
+@json_option
+@pass_context
+def account_list(ctx: Context, as_json: bool) -> None:
+    """List the accounts, by slug."""
+    domains = ctx.settings.smart_domains
+    rows = ctx.run(
+        lambda s: [accounts.describe_account(a, domains) for a in accounts.list_accounts(s)]
+    )
+    emit(
+        rows,
+        as_json,
+        lambda data: "\n".join(
+            f"{r['slug']}  ({r['name']})  {r['smart_addresses']['note']}" for r in data
+        ),
+    )
+
+
 @account.command("show")
 @click.argument("slug")
 @json_option
 @pass_context
 def account_show(ctx: Context, slug: str, as_json: bool) -> None:
-    """Show an account and its smart addresses."""
+    """Show an account, its smart addresses and its DMARC policy."""
     domains = ctx.settings.smart_domains
     data = ctx.run(lambda s: accounts.describe_account(accounts.get_account(s, slug), domains))
     emit(
@@ -229,32 +267,49 @@ def account_show(ctx: Context, slug: str, as_json: bool) -> None:
         lambda d: "\n".join(
             [f"{d['slug']} ({d['name']})"]
             + [f"  {action:8} {address}" for action, address in d["smart_addresses"].items()]
+            + [
+                f"  DMARC    {d['dmarc_policy']}: mail failing DMARC is "
+                f"{DMARC_OUTCOMES[d['dmarc_policy']]}"
+            ]
         ),
     )
 
 
-DMARC_OUTCOMES = {"accept": "accepted", "tag": "tagged", "quarantine": "quarantined"}
-
-
 @account.command("set")
 @click.argument("slug")
+@click.option("--name", help="A new display name (the slug and the addresses stay).")
 @click.option(
     "--dmarc-policy",
-    required=True,
     type=click.Choice(list(DMARC_OUTCOMES)),
     help="What mail failing DMARC does: accept, tag (default; shown on its notes) or "
     "quarantine (acts on nothing, kept as ignored: dmarc_fail).",
 )
 @json_option
 @pass_context
-def account_set(ctx: Context, slug: str, dmarc_policy: str, as_json: bool) -> None:
-    """Change an account's settings."""
-    data = ctx.run(lambda s: accounts.set_dmarc_policy(s, slug, dmarc_policy))
-    emit(
-        data,
-        as_json,
-        lambda d: f"account {d['slug']}: mail failing DMARC is {DMARC_OUTCOMES[d['dmarc_policy']]}",
+def account_set(
+    ctx: Context, slug: str, name: str | None, dmarc_policy: str | None, as_json: bool
+) -> None:
+    """Change an account's display name or DMARC policy; prints the account as `show` does."""
+    if name is None and dmarc_policy is None:
+        raise UserInputError(
+            "nothing to change: give --name TEXT and/or --dmarc-policy accept|tag|quarantine"
+        )
+    domains = ctx.settings.smart_domains
+
+    def change(session: Session) -> dict[str, Any]:
+        if name is not None:
+            accounts.set_account_name(session, slug, name)
+        if dmarc_policy is not None:
+            accounts.set_dmarc_policy(session, slug, dmarc_policy)
+        return accounts.describe_account(accounts.get_account(session, slug), domains)
+
+    data = ctx.run(change)
+    changes = ([f"name {data['name']!r}"] if name is not None else []) + (
+        [f"mail failing DMARC is {DMARC_OUTCOMES[data['dmarc_policy']]}"]
+        if dmarc_policy is not None
+        else []
     )
+    emit(data, as_json, lambda d: f"account {d['slug']}: {', '.join(changes)}")
 
 
 @cli.group()
@@ -279,11 +334,12 @@ def user_add(
     no_email_access: bool,
     as_json: bool,
 ) -> None:
-    """Add a user to an account."""
+    """Add a user to an account (warns when the address is a contact's: see `contact add`)."""
     domains = ctx.settings.smart_domains
-    data = ctx.run(
-        lambda s: accounts.add_user(
-            s,
+
+    def add(session: Session) -> tuple[dict[str, Any], str | None]:
+        added = accounts.add_user(
+            session,
             slug,
             email,
             name=name,
@@ -291,8 +347,11 @@ def user_add(
             email_access=not no_email_access,
             smart_domains=domains,
         )
-    )
+        return added, crm.user_address_warning(session, slug, added["email"])
+
+    data, warning = ctx.run(add)
     emit(data, as_json, lambda d: f"user {d['email']} added as {d['role']}")
+    warn(warning)
 
 
 listing_command(
@@ -321,10 +380,16 @@ def contact() -> None:
 @json_option
 @pass_context
 def contact_add(ctx: Context, slug: str, email: str, name: str | None, as_json: bool) -> None:
-    """Add a contact with one address."""
+    """Add a contact with one address (warns when it is a user's: mail with it reaches no card)."""
     domains = ctx.settings.smart_domains
-    data = ctx.run(lambda s: crm.add_contact(s, slug, email, name, domains))
+
+    def add(session: Session) -> tuple[dict[str, Any], str | None]:
+        added = crm.add_contact(session, slug, email, name, domains)
+        return added, crm.user_address_warning(session, slug, added["emails"][0])
+
+    data, warning = ctx.run(add)
     emit(data, as_json, lambda d: f"contact {d['id']} added: {d['name']} <{d['emails'][0]}>")
+    warn(warning)
 
 
 listing_command(
@@ -339,8 +404,8 @@ def _card_commands(
     group_name: str,
     add: Callable[[Session, str, str, list[str]], dict[str, Any]],
     listing: Callable[[Session, str], list[dict[str, Any]]],
-) -> None:
-    """``lead`` and ``customer`` have the same two commands."""
+) -> click.Group:
+    """``lead`` and ``customer`` have the same two commands (``add`` and ``list``)."""
 
     @cli.group(group_name, help=f"{group_name.capitalize()}s.")
     def group() -> None:
@@ -362,12 +427,34 @@ def _card_commands(
         group,
         f"List the {group_name}s of an account.",
         listing,
-        lambda r: f"{r['id']:>6}  {r['name']}  contacts {r['contact_ids']}",
+        lambda r: (
+            f"{r['id']:>6}  {r['name']}"
+            + (f"  ({r['status']})" if "status" in r else "")
+            + f"  contacts {r['contact_ids']}"
+        ),
     )
+    return group
 
 
-_card_commands("lead", crm.add_lead, crm.list_leads)
+lead_group = _card_commands("lead", crm.add_lead, crm.list_leads)
 _card_commands("customer", crm.add_customer, crm.list_customers)
+
+
+@lead_group.command("set")
+@click.argument("lead_id", type=int)
+@click.option(
+    "--status",
+    type=click.Choice([status.value for status in LeadStatus]),
+    help="open (mail with its contacts is noted on it), or won or lost (no longer).",
+)
+@json_option
+@pass_context
+def lead_set(ctx: Context, lead_id: int, status: str | None, as_json: bool) -> None:
+    """Change a lead's status; only open leads receive notes from mail."""
+    if status is None:
+        raise UserInputError("nothing to change: give --status open|won|lost")
+    data = ctx.run(lambda s: crm.set_lead_status(s, lead_id, status))
+    emit(data, as_json, lambda d: f"lead {d['id']} ({d['name']}) is {d['status']}")
 
 
 @cli.group()
@@ -462,6 +549,10 @@ def serve(
         }
     )
     db = ctx.database()
+    try:
+        check_writable(db.engine)
+    except DatabaseReadOnly as error:  # it may be writable again soon: serve, and say so
+        warn(f"{error}; until then every message is answered 451 (try again later)")
     logging.getLogger("crmmail").setLevel(logging.INFO)  # a mail server logs every message
     asyncio.run(serve_forever(db, settings))
 
@@ -714,9 +805,22 @@ def email_list(
 def email_show(ctx: Context, email_id: int, as_user: str, as_json: bool) -> None:
     """Show one email with its text and attachments."""
     data = ctx.run(lambda s: mail_views.show_email(s, email_id, as_user))
-    emit(
-        data, as_json, lambda d: f"{d['subject']}\nFrom: {d['from']}\nTo: {d['to']}\n\n{d['text']}"
-    )
+    emit(data, as_json, _email_text)
+
+
+def _email_text(email: dict[str, Any]) -> str:
+    """An email as ``email show`` prints it: its header lines, its attachments, its text."""
+    lines = [email["subject"], f"From: {email['from']}", f"To: {email['to']}"]
+    if email["cc"]:
+        lines.append(f"Cc: {email['cc']}")
+    lines.append(f"Date: {email['date'] or '(none)'}")
+    lines += [
+        f"Attachment {a['id']}: {a['filename'] or '(no name)'} ({a['content_type']}, "
+        f"{a['size']} bytes)"
+        for a in email["attachments"]
+    ]
+    text: str = email["text"]
+    return "\n".join(lines) + "\n\n" + text.rstrip("\r\n")
 
 
 @email_group.command("delete")
@@ -800,17 +904,42 @@ def attachment_group() -> None:
 @attachment_group.command("get")
 @click.argument("attachment_id", type=int)
 @as_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="The file to write, or - for standard output.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @pass_context
-def attachment_get(ctx: Context, attachment_id: int, as_user: str, out: Path) -> None:
-    """Fetch an attachment from the server into a file."""
+def attachment_get(ctx: Context, attachment_id: int, as_user: str, out: Path, force: bool) -> None:
+    """Fetch an attachment from the server into a file (or onto standard output)."""
+    to_stdout = str(out) == "-"
+    if not to_stdout and out.exists() and not force:
+        raise UserInputError(f"{out} exists: give --force to overwrite it, or another --out")
     found = attachments.get_attachment(ctx.database(), ctx.settings, attachment_id, as_user)
-    try:
-        out.write_bytes(found.content)
-    except OSError as error:
-        raise UserInputError(f"cannot write {out}: {error.strerror or error}") from None
+    if to_stdout:
+        click.echo(found.content, nl=False)  # bytes go to the binary stream, unchanged
+        return
+    _write_file(out, found.content, replace=force)
     size = len(found.content)
     click.echo(f"{found.filename or 'attachment'} ({found.content_type}, {size} bytes) -> {out}")
+
+
+def _write_file(path: Path, content: bytes, *, replace: bool) -> None:
+    """Write ``content`` to ``path`` whole or not at all; an existing file only if ``replace``."""
+    try:
+        handle = path.open("wb" if replace else "xb")
+    except FileExistsError:
+        raise UserInputError(f"{path} exists: give --force to overwrite it") from None
+    except OSError as error:
+        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with handle:
+            handle.write(content)
+    except OSError as error:
+        path.unlink(missing_ok=True)  # no half-written file left behind
+        raise UserInputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 @mailbox.command("set")
@@ -904,6 +1033,52 @@ listing_command(
     templates.list_templates,
     lambda r: f"{r['id']:>6}  {r['name']}  ({'html' if r['html'] else 'text'})  {r['subject']}",
 )
+
+
+@template_group.command("edit")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--name", "new_name", help="A new name.")
+@click.option("--subject")
+@click.option("--body")
+@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html/--text", "is_html", default=None, help="The body is HTML, or plain text.")
+@json_option
+@pass_context
+def template_edit(
+    ctx: Context,
+    slug: str,
+    name: str,
+    new_name: str | None,
+    subject: str | None,
+    body: str | None,
+    body_file: Path | None,
+    is_html: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a template's name, subject, body or kind (checked as `add` checks them)."""
+    if (new_name, subject, body, body_file, is_html) == (None,) * 5:
+        raise UserInputError(
+            "nothing to change: give --name, --subject, --body or --body-file, --html or --text"
+        )
+    text = None if body is None and body_file is None else _body(body, body_file)
+    data = ctx.run(
+        lambda s: templates.edit_template(
+            s, slug, name, new_name=new_name, subject=subject, body=text, is_html=is_html
+        )
+    )
+    emit(data, as_json, lambda d: f"template {d['name']!r} saved")
+
+
+@template_group.command("delete")
+@click.argument("slug")
+@click.argument("name")
+@json_option
+@pass_context
+def template_delete(ctx: Context, slug: str, name: str, as_json: bool) -> None:
+    """Delete a template (mail already sent with it stays as it was)."""
+    data = ctx.run(lambda s: templates.delete_template(s, slug, name))
+    emit(data, as_json, lambda d: f"template {d['name']!r} deleted")
 
 
 @template_group.command("render")

@@ -72,7 +72,10 @@ def test_serve_on_a_busy_port_is_one_clear_line(
             check=False,
         )
     assert result.returncode == 1
-    expected = f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    expected = (
+        f"crmmail: error: cannot listen on 127.0.0.1:{port}: Address already in use:"
+        " another process listens there: stop it or set CRMMAIL_SMTP_PORT (--smtp-port)\n"
+    )
     assert result.stderr == expected
 
 

@@ -55,6 +55,7 @@ def list_emails(
 ) -> list[dict[str, Any]]:
     viewer = viewer_for(session, slug, as_user)
     readable = readable_boxes(session, viewer)
+    _check_chosen_box(session, viewer, readable, mailbox_id, slug)
     emails = EmailRepository(session)
     rows = [
         row
@@ -63,6 +64,28 @@ def list_emails(
     ]
     links = emails.contact_ids([row.id for row in rows])
     return [describe_email(row, links[row.id]) for row in rows]
+
+
+def _check_chosen_box(
+    session: Session,
+    viewer: Viewer,
+    readable: dict[int, Mailbox],
+    mailbox_id: int | None,
+    slug: str,
+) -> None:
+    """A listing narrowed to one box (``--mailbox ID``) names a box the viewer may read.
+
+    Boxes of other accounts do not exist here; the account's own are listed to anyone
+    (``crmmail mailbox list``), so one the viewer may not read is said to be so.
+    """
+    if mailbox_id is None or mailbox_id in readable:
+        return
+    box = MailboxRepository(session).get(mailbox_id)
+    if box is None or box.account_id != viewer.account_id:
+        raise NotFound(
+            f"no mailbox {mailbox_id} in account {slug}: see `crmmail mailbox list {slug}`"
+        )
+    raise PermissionDenied(f"mailbox {mailbox_id}: {INSUFFICIENT_RIGHTS} to read its emails")
 
 
 def readable_email(session: Session, email: Email | None, as_user: str, what: str) -> Mailbox:
@@ -114,6 +137,7 @@ def list_threads(
 ) -> list[dict[str, Any]]:
     viewer = viewer_for(session, slug, as_user)
     readable = readable_boxes(session, viewer)
+    _check_chosen_box(session, viewer, readable, mailbox_id, slug)
     box_ids = [box_id for box_id in readable if mailbox_id in (None, box_id)]
     threads = ThreadRepository(session).of_mailboxes(box_ids)
     members = EmailRepository(session).in_thread([thread.id for thread in threads])

@@ -1,17 +1,20 @@
 """The database handle: engine set-up per backend and the unit of work owned by each boundary."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmmail.errors import UserInputError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+URL_FORMS = "use sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/NAME"
 SQLITE_READONLY = 8  # the primary result code of "attempt to write a readonly database" and kin
 READ_ONLY_OPTION = "crmmail_read_only"
 # An execution option holding a callable run just before an SQLite write transaction begins
@@ -69,24 +72,55 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for ``sqlite:///...`` or ``postgresql+psycopg://...``; anything else is refused."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise UserInputError(
-            f"invalid database URL {url!r}: use sqlite:///PATH or postgresql+psycopg://..."
-        ) from None
+    parsed = checked_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername != "postgresql+psycopg":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS)
-    raise UserInputError(
-        f"unsupported database {parsed.get_backend_name()!r}: "
-        "use sqlite:///PATH or postgresql+psycopg://..."
-    )
+    if parsed.drivername != "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS)
+
+
+def checked_url(url: str) -> URL:
+    """``url`` parsed, or a ``UserInputError`` saying what is wrong with it (password hidden).
+
+    >>> checked_url("sqlite://")
+    Traceback (most recent call last):
+    crmmail.errors.UserInputError: the database URL 'sqlite://' names no file: use sqlite:///PATH
+    """
+    shown = repr(_without_password(url))
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise UserInputError(f"invalid database URL {shown}: {URL_FORMS}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.drivername not in SQLITE_DRIVERS:
+            raise UserInputError(f"unsupported SQLite driver in {shown}: use sqlite:///PATH")
+        if parsed.database in (None, "", ":memory:"):
+            raise UserInputError(f"the database URL {shown} names no file: use sqlite:///PATH")
+        if parsed.query:
+            raise UserInputError(
+                f"the database URL {shown} has options after '?': crmmail sets SQLite's options"
+                " itself; use sqlite:///PATH"
+            )
+    elif backend != "postgresql":
+        raise UserInputError(f"unsupported database {backend!r}: {URL_FORMS}")
+    elif parsed.port is not None and not 0 < parsed.port < 65536:
+        raise UserInputError(
+            f"invalid database URL {shown}: port {parsed.port} is not between 1 and 65535"
+        )
+    return parsed
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password (between ``user:`` and ``@``) shown as ``***``.
+
+    >>> _without_password("postgresql://crm:p@ss:w@rd@db/crm")
+    'postgresql://crm:***@db/crm'
+    """
+    return re.sub(r"^([^:/]*://[^:/@]*:)[^/]*@", r"\1***@", url)
 
 
 class Database:
