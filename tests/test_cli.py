@@ -46,6 +46,7 @@ def test_account_show_lists_the_smart_addresses(cli: Cli) -> None:
     assert cli.json("account", "show", "acme") == {
         "slug": "acme",
         "name": "Acme Inc.",
+        "dmarc_policy": "tag",
         "smart_addresses": {
             "note": "acme@mail.localhost",
             "contact": "acme+contact@mail.localhost",

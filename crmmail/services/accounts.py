@@ -105,6 +105,8 @@ def list_accounts(session: Session) -> list[Account]:
 def set_account_name(session: Session, slug: str, name: str) -> Account:
     """Change the account's display name (its slug and addresses stay)."""
     account = get_account(session, slug)
+    if not name.split():
+        raise UserInputError("an account needs a name: give a non-empty --name")
     account.name = checked_name(name, "account", MAX_NAME)
     session.flush()
     return account
