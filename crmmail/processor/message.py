@@ -23,6 +23,9 @@ NUL and lone surrogates, and the one-line ones (subject, names, addresses, file 
 types) of every control character, so nothing stored can break a header it is written into, and
 of the bidirectional controls, so no name can be made to read as another.
 
+Addresses are in the one spelling of ``crmmail.mail.addresses`` (lower case, international
+domains in Unicode), so that they compare equal to what the command line stores.
+
 The Date is read in UTC: ``-0000`` (RFC 5322 3.3: UTC, the sender's zone unknown) and a date
 without a zone are taken as UTC; one that cannot be written in UTC (31 Dec 9999 at -1400 is in
 year 10000) or not read at all is ``None``, so the message goes on without it.
@@ -38,6 +41,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from crmmail.mail.addresses import normalized_address
 from crmmail.processor.limits import (
     LINE_BUDGET_SPENT,
     MAX_DEPTH,
@@ -71,18 +75,16 @@ MAX_ENCODED_WORDS = 100
 MAX_ADDRESS_LIST_BYTES = 32 * 1024
 MAX_ADDRESSES = 1_000
 MAX_ADDRESS_NESTING = 10
-MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
 MAX_CONTENT_TYPE_LENGTH = 255
 MAX_LIMIT_NOTES = 20
 
 _ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[^?\s]*\?[^\s]*?\?=")
 _ADDRESS_SPECIALS = re.compile(r'\\.|[()"<>:;]', re.DOTALL)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    """One address from a header, lower-cased, with its decoded display name."""
+    """One address from a header, in the one spelling, with its decoded display name."""
 
     name: str
     address: str
@@ -232,7 +234,7 @@ def _mailboxes(message: Message, name: str, limits: list[str]) -> list[Mailbox]:
             limits.append(f"{name}: nested deeper than {MAX_ADDRESS_NESTING}: a field skipped")
             continue
         for display_name, raw_address in getaddresses([value]):
-            address = _address(raw_address)
+            address = normalized_address(clean_text(raw_address))
             if address is None:
                 continue
             if len(found) == MAX_ADDRESSES:
@@ -278,38 +280,6 @@ def address_nesting(value: str) -> int:
             groups = max(0, groups - 1)
         deepest = max(deepest, comments, groups)
     return deepest
-
-
-def _address(raw: str) -> str | None:
-    """A usable address from ``getaddresses``: one ``@`` between two non-empty halves, no spaces
-    or control characters, within RFC 5321's length; else ``None``."""
-    address = _unquote_local_part(clean_text(raw).strip().strip("<>").lower())
-    local, _, domain = address.rpartition("@")
-    if (
-        not local
-        or not domain
-        or len(address) > MAX_ADDRESS_LENGTH
-        or address.count("@") != 1
-        or _CONTROL.search(address)
-        or any(ch.isspace() or ch in "<>[]" for ch in address)
-    ):
-        return None
-    return address
-
-
-_QUOTED_ATOM_LOCAL = re.compile(r'"([A-Za-z0-9!#$%&\'*+/=?^_`{|}~.-]+)"(@[^@]+)')
-
-
-def _unquote_local_part(address: str) -> str:
-    """``"ann"@x.test`` is the mailbox ``ann@x.test`` (RFC 5321 4.1.2): drop needless quotes.
-
-    >>> _unquote_local_part('"acme+lead"@mail.localhost')
-    'acme+lead@mail.localhost'
-    >>> _unquote_local_part('"a b"@x.test')
-    '"a b"@x.test'
-    """
-    match = _QUOTED_ATOM_LOCAL.fullmatch(address)
-    return match.group(1) + match.group(2) if match else address
 
 
 def _message_id(value: str) -> str | None:

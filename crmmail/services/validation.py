@@ -1,8 +1,7 @@
 """Checks of user-given slugs and addresses, each failing with one clear line."""
 
-from email_validator import EmailNotValidError, validate_email
-
 from crmmail.errors import UserInputError
+from crmmail.mail.addresses import InvalidAddress, checked_address
 from crmmail.routing.address import is_valid_slug
 from crmmail.storage.text import one_line
 
@@ -17,12 +16,12 @@ def checked_slug(slug: str) -> str:
 
 
 def checked_email(address: str) -> str:
-    """A syntactically valid address, lower-cased; ``UserInputError`` otherwise."""
+    """A syntactically valid address in the one spelling mail is read in (lower case, an
+    international domain in Unicode: ``crmmail.mail.addresses``); ``UserInputError`` otherwise."""
     try:
-        valid = validate_email(address, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as error:
+        return checked_address(address)
+    except InvalidAddress as error:
         raise UserInputError(f"invalid email address {address!r}: {error}") from None
-    return valid.normalized.lower()
 
 
 def checked_name(name: str, what: str, max_length: int) -> str:
