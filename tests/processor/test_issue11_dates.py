@@ -7,6 +7,7 @@ and logged on one line that holds neither the message's text nor the SQL.
 
 import itertools
 import logging
+import threading
 from email.utils import formatdate
 
 import pytest
@@ -18,7 +19,7 @@ from crmmail.processor.worker import Worker
 from crmmail.services import crm
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
-from tests.faults import fail_inserts
+from tests.faults import fail_inserts, fail_updates
 from tests.processor.conftest import Mailroom
 
 NOTE = "acme@mail.localhost"
@@ -103,6 +104,41 @@ def test_a_failure_is_one_line_without_the_message_or_the_sql(
         line = record.getMessage()
         assert SECRET not in line and "INSERT" not in line and "\n" not in line, line
         assert record.exc_info is None, line  # no traceback at any level
+
+
+class StopOnError(logging.Handler):
+    """Sets ``stop`` at the first ERROR record: ``Worker.run`` then returns, no clock involved."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__(logging.ERROR)
+        self.stop = stop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stop.set()
+
+
+def test_the_worker_loop_logs_a_failing_database_in_one_line(
+    mailroom: Mailroom, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_ann(mailroom)
+    entry = SpoolEntry(mailroom.account_id, "127.0.0.1:1", "test", "bob@corp.test", [NOTE], b"")
+    with mailroom.db.transaction() as session:  # spooled directly: the claim is what fails
+        InboundRepository(session).spool([entry])
+    fail_updates(mailroom.db, "inbound_message")  # the claim is an UPDATE of the spool row
+    caplog.set_level(logging.DEBUG, logger="crmmail")
+    stop = threading.Event()
+    handler = StopOnError(stop)
+    logging.getLogger("crmmail.processor.worker").addHandler(handler)
+    try:
+        Worker(mailroom.db, mailroom.settings).run(stop)
+    finally:
+        logging.getLogger("crmmail.processor.worker").removeHandler(handler)
+    for record in caplog.records:  # no traceback, no statement, at any level
+        assert record.exc_info is None and "\n" not in record.getMessage()
+        assert "UPDATE" not in record.getMessage() and "SELECT" not in record.getMessage()
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    line = error.getMessage()
+    assert line.startswith("worker: database unavailable (") and "injected storage" in line
 
 
 # --- property: no header value makes a message dead ----------------------------------------------
