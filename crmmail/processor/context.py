@@ -41,6 +41,7 @@ class MessageContext:
     addressed: list[SmartAddress] = field(default_factory=list)  # from the envelope
     actions: set[Action] = field(default_factory=set)
     note_acted_before: bool = False  # an earlier copy's note action is in the dedupe ledger
+    note_found_no_card_before: bool = False  # an earlier copy's note ended ignored: no_match
     participants: list[Mailbox] = field(default_factory=list)
     applied: set[Action] = field(default_factory=set)
     noted: set[tuple[EntityType, int]] = field(default_factory=set)

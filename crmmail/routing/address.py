@@ -35,6 +35,11 @@ class Action(StrEnum):
     CONTACT = "contact"
     LEAD = "lead"
 
+    @property
+    def creates(self) -> bool:
+        """Whether the action makes cards (contacts, a lead) rather than only noting."""
+        return self is not Action.NOTE
+
 
 @dataclass(frozen=True)
 class SmartAddress:

@@ -71,15 +71,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``sqlite:///...`` or ``postgresql+psycopg://...``; anything else is refused."""
+    """An engine for ``sqlite:///...`` or ``postgresql+psycopg://...``; anything else is refused.
+
+    Its errors never show a statement's parameters (a message's body, addresses, secrets): any
+    log line or traceback that quotes a failed statement shows its SQL only.
+    """
     parsed = checked_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS)
+    return create_engine(
+        parsed, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS, hide_parameters=True
+    )
 
 
 def checked_url(url: str) -> URL:

@@ -109,3 +109,42 @@ def test_a_capped_lead_after_the_note_keeps_to_known_cards(mailroom: Mailroom) -
         ("customer", "Client Ltd"),
         ("lead", "Carl's deal"),
     ]
+
+
+NOBODY_KNOWN_WITH_LEAD = [
+    ("contact", "bob@corp.test"),
+    ("contact", CARL),
+    ("lead", "Quote for 100 widgets"),
+]
+NOBODY_KNOWN_WITH_CONTACT = [("contact", "bob@corp.test"), ("contact", CARL)]
+
+
+@pytest.mark.parametrize(
+    ("creating", "deliveries", "outcomes", "expected"),
+    [
+        (LEAD, [[NOTE, LEAD]], [("done", None)], NOBODY_KNOWN_WITH_LEAD),
+        (LEAD, [[NOTE], [LEAD]], [("ignored", "no_match"), ("done", None)], NOBODY_KNOWN_WITH_LEAD),
+        (LEAD, [[LEAD], [NOTE]], [("done", None), ("done", None)], NOBODY_KNOWN_WITH_LEAD),
+        (
+            CONTACT,
+            [[NOTE], [CONTACT]],
+            [("ignored", "no_match"), ("done", None)],
+            NOBODY_KNOWN_WITH_CONTACT,
+        ),
+    ],
+    ids=["lead-together", "note-then-lead", "lead-then-note", "note-then-contact"],
+)
+def test_a_note_that_found_no_card_reaches_the_cards_made_later(
+    mailroom: Mailroom,
+    creating: str,
+    deliveries: list[list[str]],
+    outcomes: list[tuple[str, str | None]],
+    expected: list[tuple[str, str]],
+) -> None:
+    """Nobody is known yet: the note-only copy finds no card and is ignored, so the ledger holds
+    no note; the creating copy that follows still puts it on the contacts it makes."""
+    mail = message(to=f"Carl <{CARL}>", cc=f"{NOTE}, {creating}")
+    for envelope in deliveries:
+        mailroom.deliver(mail, envelope)
+    assert mailroom.outcomes() == outcomes
+    assert noted_cards(mailroom) == expected

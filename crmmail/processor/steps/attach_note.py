@@ -1,22 +1,21 @@
 """The note address: put the email on the cards of known participants, their leads, customers.
 
 It runs after the creating actions, so their new contacts and lead are known participants' cards
-by then. A copy that only creates (``+contact``, ``+lead``) of a message whose note action acted
-on an earlier copy (the dedupe ledger) puts the note on the cards that exist now as well: the
-outcome does not depend on which smart address arrived first. Cards that show the message
-already are skipped.
+by then. A copy that only creates (``+contact``, ``+lead``) of a message an earlier copy asked a
+note for (it acted, or found no card then: see ``dedupe``) puts the note on the cards that exist
+now as well: the outcome does not depend on which smart address arrived first. Cards that show
+the message already are skipped.
 """
 
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.processor.notes import attach_all, cards_of
 from crmmail.routing.address import Action
 
-CREATING = frozenset({Action.CONTACT, Action.LEAD})
-
 
 def run(ctx: MessageContext) -> None:
     asked = Action.NOTE in ctx.actions
-    if not asked and not (ctx.note_acted_before and ctx.actions & CREATING):
+    asked_before = ctx.note_acted_before or ctx.note_found_no_card_before
+    if not asked and not (asked_before and any(a.creates for a in ctx.actions)):
         return
     crm = ctx.crm
     contacts = crm.contacts_by_email(m.address for m in ctx.participants)

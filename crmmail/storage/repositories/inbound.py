@@ -290,6 +290,21 @@ class InboundRepository:
             )
         )
 
+    def note_found_no_card(self, account_id: int, message_key: str) -> bool:
+        """Whether an earlier copy of this message asked for a note and found no card
+        (it ended ``ignored: no_match``, so the ledger does not hold its note action)."""
+        found = self.session.scalar(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.account_id == account_id,
+                InboundMessage.message_key == message_key,
+                InboundMessage.status == InboundStatus.IGNORED.value,
+                InboundMessage.reason == "no_match",
+            )
+            .limit(1)
+        )
+        return found is not None
+
     def record_actions(
         self, account_id: int, message_key: str, actions: Iterable[str], inbound_id: int
     ) -> None:
