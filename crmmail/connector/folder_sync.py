@@ -140,7 +140,9 @@ class FolderSync:
         there is more than one batch: ``parsing.py``), while this thread stores the last.
 
         Only the reader uses the IMAP connection meanwhile; the transactions stay on this thread
-        and never wait for the network.
+        and never wait for the network. Messages without a usable Date are dated by their arrival
+        on the server (INTERNALDATE), asked of the reader once their batch is parsed, so that the
+        email and its notes are stored with it; a batch whose mail is all dated asks nothing.
         """
         size = self.box.settings.import_batch
         batches = [uids[start : start + size] for start in range(0, len(uids), size)]
@@ -157,7 +159,9 @@ class FolderSync:
                 uids_fetched, parsing = ahead.pop(0).result()
                 if index + READ_AHEAD < len(batches):
                     ahead.append(reader.submit(self._read, parser, batches[index + READ_AHEAD]))
-                self._store(list(zip(uids_fetched, parsing.result(), strict=True)), max(batch))
+                parsed = list(zip(uids_fetched, parsing.result(), strict=True))
+                self._date_by_arrival(reader, parsed)
+                self._store(parsed, max(batch))
 
     def _read(self, parser: MailParser, batch: Sequence[int]) -> tuple[list[int], ParseJob]:
         """Fetch the batch and set its parsing going (no transaction is open here)."""
@@ -171,6 +175,19 @@ class FolderSync:
                 len(batch),
             )
         return [m.uid for m in fetched], parser.submit([m.raw for m in fetched])
+
+    def _date_by_arrival(
+        self, reader: ThreadPoolExecutor, parsed: list[tuple[int, Incoming]]
+    ) -> None:
+        """Give the messages without a usable Date their INTERNALDATE, as the intake dates a
+        smart-address note by its arrival. The question goes to the reader thread, behind the
+        fetch it may be running: the IMAP connection is never used by two threads at once."""
+        undated = {uid: incoming for uid, incoming in parsed if incoming.message.date is None}
+        if not undated:
+            return
+        arrived = reader.submit(self.imap.internal_dates, list(undated)).result()
+        for uid, incoming in undated.items():
+            incoming.message.date = arrived.get(uid)
 
     def _store(self, parsed: list[tuple[int, Incoming]], last_uid: int) -> None:
         access = self.box.access

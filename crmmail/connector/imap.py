@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from imapclient import IMAPClient
@@ -93,12 +93,18 @@ class ImapSession:
             return sorted(int(uid) for uid in self._client.search(["SINCE", day]))
 
     def internal_dates(self, uids: Sequence[int]) -> dict[int, datetime]:
-        """When each message arrived on the server (INTERNALDATE)."""
+        """When each message arrived on the server (INTERNALDATE), in UTC; UIDs that vanished
+        meanwhile, or whose date the server gave in a form that cannot be read, are left out."""
         if not uids:
             return {}
         with _errors(self.host):
             answer = self._client.fetch(list(uids), [b"INTERNALDATE"])
-        return {int(uid): data[b"INTERNALDATE"] for uid, data in answer.items()}
+        arrived = {}
+        for uid, data in answer.items():
+            when = _utc(data.get(b"INTERNALDATE"))
+            if when is not None:
+                arrived[int(uid)] = when
+        return arrived
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above ``last_uid`` (``n:*`` always matches the last message: filtered out)."""
@@ -153,6 +159,9 @@ def imap_session(
             ssl_context=context,
             timeout=timeout,
         )
+        # Dates as the server wrote them, with its offset: by default IMAPClient gives naive
+        # local times converted with today's offset, an hour off across a summer time change.
+        client.normalise_times = False
     try:
         with _errors(endpoint.host):
             if endpoint.security is Security.STARTTLS:
@@ -198,6 +207,16 @@ def _reason(exc: Exception) -> str:
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]
     return " ".join(text.split())[:300] or type(exc).__name__
+
+
+def _utc(value: Any) -> datetime | None:
+    """An INTERNALDATE as IMAPClient read it, in UTC (``-0000`` comes without a zone: UTC)."""
+    if not isinstance(value, datetime):
+        return None
+    try:
+        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _text(value: Any) -> str:

@@ -11,7 +11,8 @@ Per folder (``folder_sync.py``), in this order:
    more than that); afterwards every UID above the last one imported. Bodies come with
    ``BODY.PEEK[]``, in batches; each batch commits its emails together with the folder's
    ``last_uid``, so a sync killed mid-batch resumes after the last committed batch, with no
-   duplicate and no gap.
+   duplicate and no gap. A message without a usable Date is dated by its INTERNALDATE, asked
+   (per batch, only for such mail) before its batch is stored.
 4. UIDs we hold that the server no longer lists are marked ``deleted_on_server`` (kept here).
 5. In Sent, whether or not anything moved: mail we sent whose copy has still not appeared after
    a grace time is APPENDed.
