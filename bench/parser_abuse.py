@@ -9,7 +9,8 @@ To/Cc address) and prints the median time of ``--runs`` runs, the defects record
 exception. With ``--reference`` each input is also read by the stdlib the naive way
 (``message_from_bytes(policy=default)`` and its From/To/Cc/Subject), in a subprocess cut at
 ``--reference-timeout`` seconds. Then every message of the shared corpus (``CRMMAIL_CORPUS``,
-default ``../shared/corpus``) is timed the same way and the slowest are listed.
+default ``../shared/corpus``; where that is missing, as in a fresh clone, the project's own
+``tests/data/corpus``) is timed the same way and the slowest are listed.
 
     .venv/bin/python bench/parser_abuse.py [--runs 3] [--reference] [--json FILE] [--smoke]
 
@@ -44,9 +45,11 @@ BENCH = "parser_abuse"
 SMART_DOMAINS = ("mail.localhost",)
 BUDGET_S = 2.0  # no message, hostile or from the corpus, may take longer than this
 TAIL = b"\r\nFrom: Ann <ann@corp.test>\r\nSubject: s\r\n\r\nthe body\r\n"
-CORPUS = Path(
+SHARED_CORPUS = Path(
     os.environ.get("CRMMAIL_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
 )
+OWN_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"
+CORPUS = SHARED_CORPUS if "CRMMAIL_CORPUS" in os.environ or SHARED_CORPUS.is_dir() else OWN_CORPUS
 REFERENCE = """
 import sys
 from email import message_from_bytes, policy

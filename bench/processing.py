@@ -1,6 +1,7 @@
 """Measure the worker: messages per second through parse, route, match and store, vs a bare parse.
 
-The mix: every ``.eml`` of ``/work/shared/corpus/flanker`` (a ``Cc: acme@mail.localhost`` line
+The mix: every ``.eml`` of ``/work/shared/corpus/flanker`` (where it is missing, as in a fresh
+clone, those of the project's own ``tests/data/corpus``; a ``Cc: acme@mail.localhost`` line
 put on top, so each one acts instead of ending as ``ignored: bcc``) plus generated CRM mail:
 replies between known contacts to ``acme@``, new leads to ``acme+lead@``, CCs to ``acme@`` with
 several participants (known and unknown), some with a PDF-sized attachment. The account knows
@@ -64,7 +65,9 @@ from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry  
 
 BENCH = "processing"
 REFERENCE = "email.message_from_bytes(policy=default) + headers + get_body()"
-CORPUS = Path("/work/shared/corpus/flanker")
+SHARED_CORPUS = Path("/work/shared/corpus/flanker")
+OWN_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"
+CORPUS = SHARED_CORPUS if SHARED_CORPUS.is_dir() else OWN_CORPUS
 SMART_DOMAIN = "mail.localhost"
 SLUG = "acme"
 NOTE_ADDRESS = f"{SLUG}@{SMART_DOMAIN}"
