@@ -2,7 +2,7 @@
 
 Python's ``email`` package is quadratic, or recursive without a bound, on some inputs: long runs
 of dots, ``(`` or ``<`` in address headers, thousands of RFC 2047 encoded-words, MIME nesting
-thousands deep. crmmail caps those before and while parsing (``crmmail/processor/limits.py``).
+thousands deep. crmmail caps those before and while parsing (``crmmail/mail/limits.py``).
 This benchmark builds each hostile input, runs it through the path the worker takes before it
 touches the database (``parse_message``, ``participants_of``, ``routing.address.parse`` on every
 To/Cc address) and prints the median time of ``--runs`` runs, the defects recorded, and any
@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import json_path, ours_at_most, positive, reported, write_result
 from bench.common import row as result_row
-from crmmail.processor.message import parse_message
-from crmmail.processor.steps.participants import participants_of
+from crmmail.mail.message import parse_message
+from crmmail.mail.participants import participants_of
 from crmmail.routing.address import parse as parse_smart_address
 
 BENCH = "parser_abuse"

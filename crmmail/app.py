@@ -25,9 +25,9 @@ from crmmail.services.deleted import purge_deleted
 from crmmail.smtpd.group_commit import SpoolCommitter
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.server import start_smtp_server
-from crmmail.smtpd.write_priority import SpoolFirstDatabase, WritePriority
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
+from crmmail.storage.write_priority import SpoolFirstDatabase, WritePriority
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import dns.resolver
 from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.TXT import TXT
 
-from crmmail.connector.discovery import parse_nameserver, resolver_for
 from crmmail.errors import UserInputError
+from crmmail.mail.resolver import parse_nameserver, resolver_for
 
 Level = Literal["ok", "warn", "error"]
 

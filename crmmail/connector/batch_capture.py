@@ -27,13 +27,15 @@ from crmmail.connector.capture import (
     capture,
     email_row,
     link_or_quarantine,
-    put_on_cards_once,
 )
 from crmmail.connector.grouping import counterpart_of, place_in_threads
-from crmmail.processor.steps.participants import participants_of
+from crmmail.mail.cards import put_on_cards_once
+from crmmail.mail.participants import participants_of
+from crmmail.routing.address import Action
 from crmmail.storage.models import Email
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.emails import EmailRepository
+from crmmail.storage.repositories.ledger import LedgerRepository
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +134,19 @@ def _link_together(
                 (email.id, contact_id) for email, _ in stored for contact_id in contacts[email.id]
             )
             on_cards = [(email, incoming) for email, incoming in stored if contacts[email.id]]
-            noted = emails.notes_recorded(account_id, [email.message_key for email, _ in on_cards])
+            noted = LedgerRepository(session).holding(
+                account_id, Action.NOTE.value, [email.message_key for email, _ in on_cards]
+            )
             for email, incoming in on_cards:
                 if email.message_key not in noted:
-                    put_on_cards_once(session, email, incoming.message, crm, contacts[email.id])
+                    put_on_cards_once(
+                        session,
+                        crm,
+                        contacts[email.id],
+                        incoming.message,
+                        email.message_key,
+                        email.id,
+                    )
     except SQLAlchemyError as exc:
         log.info("%d emails did not link together (%s): one by one", len(stored), exc)
         return [

@@ -1,10 +1,10 @@
 """Store a message of a connected box and put it on the CRM's cards, as smart addresses do.
 
-The same building blocks as the smart-address pipeline: ``parse_message`` (never raises on bad
-mail), the message key of ``dedupe`` (Message-ID, else the SHA-256 of the bytes), the
-``participants`` rule (From/To/Cc less the account's users and our smart addresses) and notes
-put on the cards of known contacts, their open leads and customers. The ``note`` entry of the
-dedupe ledger is shared with the ``{slug}@`` address, so a message both synced and sent to a
+The same building blocks as the smart-address pipeline, from ``crmmail.mail``: ``parse_message``
+(never raises on bad mail), the message key (Message-ID, else the SHA-256 of the bytes), the
+participants (From/To/Cc less the account's users and our smart addresses) and notes put on the
+cards of known contacts, their open leads and customers (``mail.cards``). The ``note`` entry of
+the dedupe ledger is shared with the ``{slug}@`` address, so a message both synced and sent to a
 smart address lands on each card once; our addresses in its headers trigger no action here.
 
 A message that will not store as parsed is kept bare (raw bytes, no header columns), and one
@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crmmail.connector.grouping import counterpart_of, place_in_thread
-from crmmail.processor.message import ParsedMessage, parse_message
-from crmmail.processor.notes import cards_of, format_mailboxes, put_on_cards
-from crmmail.processor.steps.dedupe import message_key
-from crmmail.processor.steps.participants import participants_of
+from crmmail.mail.cards import format_addresses, put_on_cards_once
+from crmmail.mail.keys import message_key
+from crmmail.mail.message import ParsedMessage, parse_message
+from crmmail.mail.participants import participants_of
+from crmmail.routing.address import Action
 from crmmail.storage.models import Email, EmailAttachment, Mailbox
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.emails import EmailRepository
-from crmmail.storage.repositories.notes import NoteRepository
+from crmmail.storage.repositories.ledger import LedgerRepository
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,9 @@ def email_row(
         **_bare_row(placement, raw, sha256, key),
         message_id=message.message_id,
         subject=message.subject,
-        from_addr=format_mailboxes(message.from_),
-        to_addrs=format_mailboxes(message.to),
-        cc_addrs=format_mailboxes(message.cc),
+        from_addr=format_addresses(message.from_),
+        to_addrs=format_addresses(message.to),
+        cc_addrs=format_addresses(message.cc),
         date=message.date,
     )
 
@@ -236,22 +237,8 @@ def _link(
     participants = participants_of(message, users, smart_domains)
     crm = CrmRepository(session, email.account_id)
     contact_ids = sorted(set(crm.contacts_by_email(m.address for m in participants).values()))
-    emails = EmailRepository(session)
-    emails.link(email.id, contact_ids)
-    if not contact_ids or emails.note_recorded(email.account_id, email.message_key):
+    EmailRepository(session).link(email.id, contact_ids)
+    ledger = LedgerRepository(session)
+    if not contact_ids or ledger.holds(email.account_id, Action.NOTE.value, email.message_key):
         return
-    put_on_cards_once(session, email, message, crm, contact_ids)
-
-
-def put_on_cards_once(
-    session: Session, email: Email, message: ParsedMessage, crm: CrmRepository, contacts: list[int]
-) -> None:
-    """Note the email on its contacts' cards and record that in the account's ledger; a copy
-    that did so meanwhile (the ledger's unique key) wins."""
-    try:
-        with session.begin_nested():
-            notes = NoteRepository(session)
-            put_on_cards(notes, cards_of(crm, contacts), message, email.message_key, None, email.id)
-            EmailRepository(session).record_note(email.account_id, email.message_key, email.id)
-    except IntegrityError:
-        log.info("email %s went onto its cards through another copy meanwhile", email.id)
+    put_on_cards_once(session, crm, contact_ids, message, email.message_key, email.id)

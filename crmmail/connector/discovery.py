@@ -23,14 +23,12 @@ connecting (:func:`crmmail.connector.hosts.check_server_settings`).
 """
 
 import http.client
-import ipaddress
 import logging
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
 from typing import IO, Final
 
 import dns.exception
@@ -47,11 +45,11 @@ from crmmail.connector.errors import DiscoveryFailed, MailSettingsRefused
 from crmmail.connector.hosts import check_address, check_endpoint_names, check_resolves_public
 from crmmail.connector.providers import provider_for_domain, provider_for_mx
 from crmmail.errors import UserInputError
+from crmmail.mail.resolver import resolver_of
 from crmmail.routing.address import split_address
 
 log = logging.getLogger(__name__)
 
-DNS_PORT: Final = 53
 DNS_TIMEOUT: Final = 5.0  # seconds, at most; discovery must not hang on a silent server
 AUTOCONFIG_TIMEOUT: Final = 10.0  # seconds, at most
 AUTOCONFIG_MAX_BYTES: Final = 100 * 1024
@@ -142,48 +140,7 @@ def _srv_endpoint(
 
 def make_resolver(settings: Settings) -> dns.resolver.Resolver:
     """A resolver asking ``settings.dns_servers`` (or the system's), with a short timeout."""
-    servers = [parse_nameserver(entry) for entry in settings.dns_servers]
-    return resolver_for(servers, min(settings.mail_timeout, DNS_TIMEOUT))
-
-
-def resolver_for(servers: Sequence[tuple[str, int]], timeout: float) -> dns.resolver.Resolver:
-    """A resolver asking these (address, port) servers, or the system's when there are none.
-
-    Raises dnspython's ``NoResolverConfiguration`` when none are given and the system has none.
-    """
-    if servers:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(*server) for server in servers]
-    else:
-        resolver = dns.resolver.Resolver()
-    resolver.timeout = resolver.lifetime = timeout
-    return resolver
-
-
-def parse_nameserver(entry: str) -> tuple[str, int]:
-    """The address and port of a ``CRMMAIL_DNS_SERVERS`` entry: ``ip``, ``ip:port``, ``[ip6]:port``.
-
-    >>> parse_nameserver("127.0.0.1:5353"), parse_nameserver("::1"), parse_nameserver("[::1]:54")
-    (('127.0.0.1', 5353), ('::1', 53), ('::1', 54))
-    >>> parse_nameserver("ns.example.org")
-    Traceback (most recent call last):
-    ...
-    crmmail.errors.UserInputError: DNS server 'ns.example.org' is not ip or ip:port (CRMMAIL_DNS_SERVERS)
-    """  # noqa: E501
-    text = entry.strip()
-    address, port = text, str(DNS_PORT)
-    if text.startswith("[") and "]:" in text:
-        address, _, port = text[1:].partition("]:")
-    elif text.count(":") == 1:
-        address, _, port = text.partition(":")
-    try:
-        ipaddress.ip_address(address)
-        number = int(port)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= 65535:
-        raise UserInputError(f"DNS server {entry!r} is not ip or ip:port (CRMMAIL_DNS_SERVERS)")
-    return address, number
+    return resolver_of(settings.dns_servers, min(settings.mail_timeout, DNS_TIMEOUT))
 
 
 def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[dns.rdata.Rdata]:

@@ -16,8 +16,8 @@ from crmmail.connector.errors import Transient
 from crmmail.connector.imap import FolderStatus, ImapSession
 from crmmail.connector.parsing import MailParser, ParseJob, worker_count
 from crmmail.connector.sent_copy import ensure_sent_copy
-from crmmail.processor.message import parse_message
-from crmmail.processor.steps.dedupe import message_key
+from crmmail.mail.keys import message_key
+from crmmail.mail.message import parse_message
 from crmmail.storage.models import FolderRole, MailboxFolderState
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository

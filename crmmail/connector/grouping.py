@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from crmmail.connector.threads import counterpart, normalized_subject, thread_key
-from crmmail.processor.message import ParsedMessage
+from crmmail.mail.message import ParsedMessage
 from crmmail.storage.models import Email, FolderRole, Mailbox
 from crmmail.storage.repositories.threads import NewThread, ThreadRepository
 

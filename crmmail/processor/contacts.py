@@ -2,13 +2,13 @@
 
 from collections.abc import Mapping, Sequence
 
-from crmmail.processor.message import Mailbox
-from crmmail.processor.names import person_names
+from crmmail.mail.message import NamedAddress
+from crmmail.mail.names import person_names
 from crmmail.storage.repositories.crm import CrmRepository
 
 
 def ensure_contacts(
-    crm: CrmRepository, participants: Sequence[Mailbox], known: Mapping[str, int] | None = None
+    crm: CrmRepository, participants: Sequence[NamedAddress], known: Mapping[str, int] | None = None
 ) -> list[int]:
     """The contact id of every participant, in order, creating the contacts that are missing.
 
@@ -18,10 +18,10 @@ def ensure_contacts(
         known = crm.contacts_by_email(m.address for m in participants)
     known = dict(known)
     ids: list[int] = []
-    for mailbox in participants:
-        contact_id = known.get(mailbox.address)
+    for person in participants:
+        contact_id = known.get(person.address)
         if contact_id is None:
-            contact_id = crm.create_contact_once(mailbox.address, *person_names(mailbox))
-            known[mailbox.address] = contact_id
+            contact_id = crm.create_contact_once(person.address, *person_names(person))
+            known[person.address] = contact_id
         ids.append(contact_id)
     return list(dict.fromkeys(ids))

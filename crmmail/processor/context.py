@@ -6,12 +6,13 @@ from sqlalchemy.orm import Session
 
 from crmmail.auth.results import SenderAuthentication
 from crmmail.config import Settings
-from crmmail.processor.message import Mailbox, ParsedMessage
+from crmmail.mail.message import NamedAddress, ParsedMessage
 from crmmail.routing.address import Action, SmartAddress
 from crmmail.storage.models import EntityType
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository
 from crmmail.storage.repositories.inbound import ClaimedMessage, InboundRepository
+from crmmail.storage.repositories.ledger import LedgerRepository
 
 
 class Ignore(Exception):
@@ -42,7 +43,7 @@ class MessageContext:
     actions: set[Action] = field(default_factory=set)
     note_acted_before: bool = False  # an earlier copy's note action is in the dedupe ledger
     note_found_no_card_before: bool = False  # an earlier copy's note ended ignored: no_match
-    participants: list[Mailbox] = field(default_factory=list)
+    participants: list[NamedAddress] = field(default_factory=list)
     applied: set[Action] = field(default_factory=set)
     noted: set[tuple[EntityType, int]] = field(default_factory=set)
     attachments_stored: bool = False
@@ -67,6 +68,10 @@ class MessageContext:
     @property
     def spool(self) -> InboundRepository:
         return InboundRepository(self.session)
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        return LedgerRepository(self.session)
 
     @property
     def accounts(self) -> AccountRepository:

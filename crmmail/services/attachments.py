@@ -16,7 +16,7 @@ from crmmail.connector.imap import imap_session
 from crmmail.connector.lease import give_back, take_box
 from crmmail.connector.tls import client_context
 from crmmail.errors import UserInputError
-from crmmail.processor.message import parse_message
+from crmmail.mail.message import parse_message
 from crmmail.services.mail_views import readable_email
 from crmmail.storage.database import Database
 from crmmail.storage.models import MailboxStatus

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from crmmail.auth.results import summary
 from crmmail.errors import AlreadyExists, NotFound, UserInputError
-from crmmail.processor.message import Mailbox
-from crmmail.processor.names import person_names
+from crmmail.mail.message import NamedAddress
+from crmmail.mail.names import person_names
 from crmmail.services.accounts import get_account, reject_smart_address
 from crmmail.services.validation import checked_email, checked_name, optional_name
 from crmmail.services.visibility import Sight, Viewer, sight, viewer_for
@@ -35,7 +35,7 @@ def add_contact(
     if crm.contacts_by_email([email]):
         raise AlreadyExists(f"{email} is already a contact of {account.slug!r}")
     given = optional_name(name, "contact", MAX_PERSON_NAME) or ""
-    full_name, first_name = person_names(Mailbox(given, email))
+    full_name, first_name = person_names(NamedAddress(given, email))
     contact = crm.create_contact(full_name, first_name, [email])
     return {
         "id": contact.id,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crmmail.errors import NotFound
-from crmmail.processor.message import parse_message
+from crmmail.mail.message import parse_message
 from crmmail.services.visibility import (
     PermissionDenied,
     Sight,

@@ -9,7 +9,7 @@ from crmmail.config import Settings
 from crmmail.connector.grouping import counterpart_of, place_in_thread
 from crmmail.connector.lease import take_box
 from crmmail.errors import NotFound, UserInputError
-from crmmail.processor.message import parse_message
+from crmmail.mail.message import parse_message
 from crmmail.services.mailboxes import describe_mailbox
 from crmmail.services.visibility import (
     PermissionDenied,

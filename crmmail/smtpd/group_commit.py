@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
-from crmmail.smtpd.write_priority import WritePriority
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.inbound import InboundRepository, SpoolEntry
+from crmmail.storage.write_priority import WritePriority
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The intake stores it on the spool row, so that ``inbound list`` names every mess
 ones the worker has not finished (queued, processing) or gave up on (dead). No MIME parsing on
 the SMTP hot path: only the first ``HEADER_SCAN_LIMIT`` bytes are looked at, up to the blank
 line that ends the header block, for the first ``Message-ID`` field. Its value is read as the
-worker's parser reads it (``crmmail.processor.message``): unfolded, its first word without the
+worker's parser reads it (``crmmail.mail.message``): unfolded, its first word without the
 angle brackets, at most ``MAX_MESSAGE_ID`` characters; the worker's value replaces it once the
 message is processed.
 """

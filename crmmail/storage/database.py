@@ -57,7 +57,7 @@ def _configure_sqlite(engine: Engine) -> None:
         read_only = options.get(READ_ONLY_OPTION, False)
         before_write = options.get(BEFORE_WRITE_OPTION)
         if before_write is not None and not read_only:
-            before_write()  # e.g. wait for this process's other writer (smtpd.write_priority)
+            before_write()  # e.g. wait for this process's other writer (storage.write_priority)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "handle_error")

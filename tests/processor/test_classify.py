@@ -4,7 +4,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from crmmail.processor.message import ParsedMessage, parse_message
+from crmmail.mail.message import ParsedMessage, parse_message
 from crmmail.processor.steps.classify import machine_made
 
 PERSON = "bob@corp.test"

@@ -32,8 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.processor.message import parse_message
-from crmmail.processor.steps.participants import participants_of
+from crmmail.mail.message import parse_message
+from crmmail.mail.participants import participants_of
 from crmmail.processor.worker import Worker
 from crmmail.services import accounts
 from crmmail.storage.database import Database

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmmail.processor.message import Mailbox, ParsedMessage, parse_message
-from crmmail.processor.names import lead_name, person_names
-from crmmail.processor.steps.participants import participants_of
+from crmmail.mail.message import NamedAddress, ParsedMessage, parse_message
+from crmmail.mail.names import lead_name, person_names
+from crmmail.mail.participants import participants_of
 from crmmail.routing.address import parse as parse_smart_address
 
 SMART_DOMAINS = ("mail.localhost",)
@@ -170,7 +170,7 @@ def messages(draw: st.DrawFn) -> bytes:
     return raw
 
 
-def one_line_texts(parsed: ParsedMessage, participants: list[Mailbox]) -> list[str]:
+def one_line_texts(parsed: ParsedMessage, participants: list[NamedAddress]) -> list[str]:
     """The texts that may be written into a header later (a lead name, a To, a file name)."""
     texts = [parsed.subject, parsed.content_type, parsed.message_id or ""]
     for mailbox in (*parsed.from_, *parsed.to, *parsed.cc, *participants):

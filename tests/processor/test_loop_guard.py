@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from crmmail.config import Settings
-from crmmail.processor.message import parse_message
+from crmmail.mail.message import parse_message
 from crmmail.processor.steps.classify import machine_made
 from crmmail.processor.worker import Worker
 from crmmail.services import crm, inbound

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmmail.processor.limits import bound_message
-from crmmail.processor.message import (
+from crmmail.mail.limits import bound_message
+from crmmail.mail.message import (
     MAX_DEPTH,
     MAX_FIELD_BYTES,
     MAX_HEADER_BLOCK_BYTES,
     MAX_HEADER_FIELDS,
     MAX_PARTS,
-    Mailbox,
+    NamedAddress,
     ParsedMessage,
     clean_text,
     parse_message,
@@ -92,15 +92,21 @@ def test_encoded_display_name_is_decoded_and_the_address_lower_cased() -> None:
         b"Cc: carol@corp.test\r\n"
         b"Subject: hi\r\n\r\nbody\r\n"
     )
-    assert parsed.from_ == [Mailbox("Jürgen Groß", "jg@x.test")]
-    assert parsed.to == [Mailbox("Ann Lee", "ann@corp.test"), Mailbox("", "bob@corp.test")]
-    assert parsed.cc == [Mailbox("François", "f@corp.test"), Mailbox("", "carol@corp.test")]
+    assert parsed.from_ == [NamedAddress("Jürgen Groß", "jg@x.test")]
+    assert parsed.to == [
+        NamedAddress("Ann Lee", "ann@corp.test"),
+        NamedAddress("", "bob@corp.test"),
+    ]
+    assert parsed.cc == [
+        NamedAddress("François", "f@corp.test"),
+        NamedAddress("", "carol@corp.test"),
+    ]
     assert parsed.defects == []
 
 
 def test_display_name_white_space_is_collapsed() -> None:
     parsed = parse_message(b'From: "  Ann \t  Lee  " <ann@corp.test>\r\n\r\nbody\r\n')
-    assert parsed.from_ == [Mailbox("Ann Lee", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("Ann Lee", "ann@corp.test")]
 
 
 def test_raw_utf8_display_name_is_decoded() -> None:
@@ -109,7 +115,7 @@ def test_raw_utf8_display_name_is_decoded() -> None:
         "From: Jürgen Groß <jg@x.test>\r\nSubject: Grüße\r\n\r\nbody\r\n".encode()
     )
     assert parsed.subject == "Grüße"
-    assert parsed.from_ == [Mailbox("Jürgen Groß", "jg@x.test")]
+    assert parsed.from_ == [NamedAddress("Jürgen Groß", "jg@x.test")]
 
 
 @pytest.mark.parametrize(
@@ -137,22 +143,25 @@ def test_eight_bit_headers_do_not_raise(raw: bytes) -> None:
         # The strict parser swallows the rest into the quoted string: nothing usable, no crash.
         (b'"unterminated <a@b.test>, <c@d.test>', []),
         # The strict parser raises on these; the lenient parser still finds the good address.
-        (b"c@d.test, a@", [Mailbox("", "c@d.test")]),
+        (b"c@d.test, a@", [NamedAddress("", "c@d.test")]),
         (b"<", []),
         (b'"', []),
         (b":;", []),
         (b"undisclosed-recipients:;", []),
-        (b"group: a@b.test;, c@d.test", [Mailbox("", "a@b.test"), Mailbox("", "c@d.test")]),
-        (b"<@relay.test:b@c.test>", [Mailbox("", "b@c.test")]),
+        (
+            b"group: a@b.test;, c@d.test",
+            [NamedAddress("", "a@b.test"), NamedAddress("", "c@d.test")],
+        ),
+        (b"<@relay.test:b@c.test>", [NamedAddress("", "b@c.test")]),
         (b"not an address", []),
     ],
 )
 def test_malformed_address_headers_fall_back_without_raising(
-    to: bytes, expected: list[Mailbox]
+    to: bytes, expected: list[NamedAddress]
 ) -> None:
     parsed = parse_message(b"From: ann@corp.test\r\nTo: " + to + b"\r\n\r\nbody\r\n")
     assert parsed.to == expected
-    assert parsed.from_ == [Mailbox("", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("", "ann@corp.test")]
     assert parsed.text == "body\r\n"
     assert_clean(parsed)
 
@@ -160,7 +169,7 @@ def test_malformed_address_headers_fall_back_without_raising(
 def test_a_header_the_strict_parser_raises_on_is_read_without_error() -> None:
     # policy.default raises IndexError on this To; the lenient reading keeps the good address.
     parsed = parse_message(b"To: c@d.test, a@\r\n\r\nbody\r\n")
-    assert parsed.to == [Mailbox("", "c@d.test")]
+    assert parsed.to == [NamedAddress("", "c@d.test")]
     assert parsed.header("to") == "c@d.test, a@"
 
 
@@ -384,7 +393,7 @@ def test_multipart_without_any_boundary() -> None:
 def test_message_without_a_header_body_separator() -> None:
     parsed = parse_message(b"Subject: hi\r\nFrom: a@b.test\r\nhello body line\r\n")
     assert parsed.subject == "hi"
-    assert parsed.from_ == [Mailbox("", "a@b.test")]
+    assert parsed.from_ == [NamedAddress("", "a@b.test")]
     assert "hello body line" in parsed.text
     assert "MissingHeaderBodySeparatorDefect" in parsed.defects
 
@@ -437,7 +446,7 @@ def test_a_200_kb_subject_of_encoded_words_is_capped() -> None:
     assert_field_cut(parsed)
     assert 0 < len(parsed.subject) <= MAX_FIELD_BYTES
     assert parsed.subject.startswith("café")
-    assert parsed.from_ == [Mailbox("", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("", "ann@corp.test")]
     assert parsed.text == "the body\r\n"
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from crmmail.processor.message import Mailbox, parse_message
-from crmmail.processor.names import MAX_LEAD_NAME, lead_name, person_names
+from crmmail.mail.message import NamedAddress, parse_message
+from crmmail.mail.names import MAX_LEAD_NAME, lead_name, person_names
 
 
 @pytest.mark.parametrize(
@@ -47,14 +47,14 @@ from crmmail.processor.names import MAX_LEAD_NAME, lead_name, person_names
     ],
 )
 def test_person_names(name: str, address: str, expected: tuple[str, str]) -> None:
-    assert person_names(Mailbox(name, address)) == expected
+    assert person_names(NamedAddress(name, address)) == expected
 
 
 def test_person_names_are_bounded() -> None:
-    name, first = person_names(Mailbox("A" * 500, "a@x.test"))
+    name, first = person_names(NamedAddress("A" * 500, "a@x.test"))
     assert name == "A" * 200
     assert first == name
-    name, first = person_names(Mailbox("", "b" * 300 + "@x.test"))
+    name, first = person_names(NamedAddress("", "b" * 300 + "@x.test"))
     assert name == "B" + "b" * 199
 
 
@@ -69,8 +69,8 @@ def test_person_names_from_a_parsed_header() -> None:
     ]
 
 
-ANN = Mailbox("Ann Lee", "ann@corp.test")
-SALES = Mailbox("", "sales.team@corp.test")
+ANN = NamedAddress("Ann Lee", "ann@corp.test")
+SALES = NamedAddress("", "sales.team@corp.test")
 
 
 @pytest.mark.parametrize(
@@ -80,17 +80,17 @@ SALES = Mailbox("", "sales.team@corp.test")
         ("  Re:  Big \t order ", [ANN], "Big order"),
         ("", [ANN, SALES], "Lead from Ann Lee"),
         ("   ", [SALES, ANN], "Lead from Sales Team"),
-        ("", [Mailbox("Smith, John", "js@x.test")], "Lead from John Smith"),
+        ("", [NamedAddress("Smith, John", "js@x.test")], "Lead from John Smith"),
         ("", [], "New lead"),
         (" \t ", [], "New lead"),
     ],
 )
-def test_lead_name(subject: str, participants: list[Mailbox], expected: str) -> None:
+def test_lead_name(subject: str, participants: list[NamedAddress], expected: str) -> None:
     assert lead_name(subject, participants) == expected
 
 
 def test_lead_name_is_bounded() -> None:
     assert lead_name("x" * 1_000, []) == "x" * MAX_LEAD_NAME
-    from_long_name = lead_name("", [Mailbox("A" * 500, "a@x.test")])
+    from_long_name = lead_name("", [NamedAddress("A" * 500, "a@x.test")])
     assert from_long_name == "Lead from " + "A" * 200
     assert len(from_long_name) <= MAX_LEAD_NAME

@@ -12,19 +12,19 @@ import sys
 import pytest
 
 from crmmail.config import Settings
-from crmmail.processor.limits import (
+from crmmail.mail.limits import (
     LINE_BUDGET_SPENT,
     MAX_DEPTH,
     MAX_PARAMETERS,
     MAX_PARTS,
     bound_message,
 )
-from crmmail.processor.message import (
+from crmmail.mail.message import (
     MAX_ADDRESS_LIST_BYTES,
     MAX_ADDRESS_NESTING,
     MAX_ADDRESSES,
     MAX_ENCODED_WORDS,
-    Mailbox,
+    NamedAddress,
     ParsedMessage,
     parse_message,
 )
@@ -63,7 +63,7 @@ def closed_nesting(levels: int, bottom: bytes) -> bytes:
 
 
 def assert_kept(parsed: ParsedMessage) -> None:
-    assert parsed.from_ == [Mailbox("Ann", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("Ann", "ann@corp.test")]
     assert parsed.subject == "s"
     assert parsed.text == "the body\r\n"
 
@@ -76,7 +76,7 @@ def test_deeply_nested_address_fields_are_skipped_not_a_recursion_error(char: by
     parsed = parse_message(b"To: " + char * 5_000 + b"\r\nCc: bob@corp.test" + TAIL)
     assert_kept(parsed)
     assert parsed.to == []
-    assert parsed.cc == [Mailbox("", "bob@corp.test")]
+    assert parsed.cc == [NamedAddress("", "bob@corp.test")]
     assert f"to: nested deeper than {MAX_ADDRESS_NESTING}: a field skipped" in parsed.limits
 
 
@@ -116,7 +116,7 @@ def test_more_than_max_addresses_are_not_read() -> None:
 )
 def test_unusable_addresses_are_dropped(value: bytes) -> None:
     parsed = parse_message(b"To: " + value + b", ok@x.test\r\n\r\nbody")
-    assert parsed.to == [Mailbox("", "ok@x.test")]
+    assert parsed.to == [NamedAddress("", "ok@x.test")]
 
 
 # --- encoded-words, parameters, header blocks of parts ---------------------------------------
@@ -180,7 +180,7 @@ def test_content_type_parameters_are_capped() -> None:
 @pytest.mark.timeout(10)
 def test_multipart_nesting_2000_deep_is_not_a_recursion_error() -> None:
     parsed = parse_message(nested_multipart(2_000, b"bottom\r\n"))
-    assert parsed.from_ == [Mailbox("", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("", "ann@corp.test")]
     assert parsed.text == ""
     assert f"MIME nesting deeper than {MAX_DEPTH}: that part not parsed" in parsed.limits
 
@@ -189,7 +189,7 @@ def test_multipart_nesting_2000_deep_is_not_a_recursion_error() -> None:
 def test_message_rfc822_nesting_2000_deep_is_not_a_recursion_error() -> None:
     raw = b"From: ann@corp.test\r\n" + b"Content-Type: message/rfc822\r\n\r\n" * 2_000 + b"x"
     parsed = parse_message(raw)
-    assert parsed.from_ == [Mailbox("", "ann@corp.test")]
+    assert parsed.from_ == [NamedAddress("", "ann@corp.test")]
     assert f"MIME nesting deeper than {MAX_DEPTH}: that part not parsed" in parsed.limits
 
 
@@ -322,7 +322,7 @@ def test_generous_real_mail_is_not_cut() -> None:
     assert parsed.limits == []
     assert len(parsed.to) == 60
     assert len(parsed.cc) == 40
-    assert parsed.cc[7] == Mailbox("Jürgen 7", "j7@corp.test")
+    assert parsed.cc[7] == NamedAddress("Jürgen 7", "j7@corp.test")
 
 
 # --- the worker logs what was cut, and carries on -----------------------------------------------
@@ -359,7 +359,7 @@ def test_a_boundary_the_parser_decodes_to_text_never_matches() -> None:
     """Found by the fuzz test: a non-ASCII boundary comes back as U+FFFD and matches no line."""
     raw = b'From: a@b.test\r\nContent-Type: multipart/mixed; boundary="b\xff"\r\n\r\n--b\xff\r\nx'
     parsed = parse_message(raw)
-    assert parsed.from_ == [Mailbox("", "a@b.test")]
+    assert parsed.from_ == [NamedAddress("", "a@b.test")]
     assert "StartBoundaryNotFoundDefect" in parsed.defects
 
 
@@ -408,7 +408,7 @@ def test_a_recursion_error_inside_the_parser_keeps_the_headers() -> None:
         except RecursionError:
             continue  # the stack ran out before or after the parser: a little more room
         if parsed.limits == ["MIME structure too deep for the parser: body not parsed"]:
-            assert parsed.from_ == [Mailbox("", "ann@corp.test")]
+            assert parsed.from_ == [NamedAddress("", "ann@corp.test")]
             assert parsed.text == ""
             return
     pytest.fail("no stack depth made the parser itself run out of stack")

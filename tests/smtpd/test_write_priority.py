@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from crmmail.smtpd.group_commit import SpoolCommitter
-from crmmail.smtpd.write_priority import SpoolFirstDatabase, WritePriority
 from crmmail.storage.database import Database
 from crmmail.storage.repositories.inbound import SpoolEntry
+from crmmail.storage.write_priority import SpoolFirstDatabase, WritePriority
 
 LONG = 3600.0  # seconds: only the intake can let the writer go
 

@@ -7,8 +7,9 @@ now as well: the outcome does not depend on which smart address arrived first. C
 the message already are skipped.
 """
 
+from crmmail.mail.cards import cards_of
 from crmmail.processor.context import Ignore, MessageContext
-from crmmail.processor.notes import attach_all, cards_of
+from crmmail.processor.notes import attach_all
 from crmmail.routing.address import Action
 
 

@@ -19,8 +19,8 @@ from crmmail.auth.lookup import DNS_TIMEOUT, DnsLookup
 from crmmail.auth.results import claims_authserv_id
 from crmmail.auth.spf_check import client_ip
 from crmmail.config import Settings
-from crmmail.dnscheck import make_resolver
 from crmmail.errors import UserInputError
+from crmmail.mail.resolver import resolver_of
 from crmmail.processor.context import MessageContext
 
 AUTHENTICATION_RESULTS = "authentication-results"
@@ -53,7 +53,7 @@ def run(ctx: MessageContext) -> None:
         ctx.inbound.peer,
         ctx.inbound.helo,
         ctx.inbound.mail_from,
-        [mailbox.address.rpartition("@")[2] for mailbox in ctx.message.from_],
+        [named.address.rpartition("@")[2] for named in ctx.message.from_],
     )
 
 
@@ -86,7 +86,7 @@ def forged_results(raw: bytes, authserv_id: str) -> int:
 def _resolver(settings: Settings) -> dns.resolver.Resolver | None:
     """The resolver of ``CRMMAIL_DNS_SERVERS``; ``None`` (every check: temperror) if unusable."""
     try:
-        return make_resolver(settings.dns_servers, timeout=DNS_TIMEOUT)
+        return resolver_of(settings.dns_servers, DNS_TIMEOUT)
     except (UserInputError, dns.resolver.NoResolverConfiguration) as error:
         log.error("sender authentication: no usable DNS resolver: %s", error)
         return None

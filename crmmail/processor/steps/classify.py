@@ -14,8 +14,8 @@ address on a list post sends that copy directly, without the list headers, so it
 The message stays in the spool with its reason.
 """
 
+from crmmail.mail.message import ParsedMessage
 from crmmail.processor.context import Ignore, MessageContext
-from crmmail.processor.message import ParsedMessage
 
 BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder")

@@ -3,10 +3,11 @@
 The loop guard may hold back new contacts: the known participants still get the email.
 """
 
+from crmmail.mail.cards import Card
 from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.processor.loop_guard import creation_budget, note_capped
-from crmmail.processor.notes import Card, attach_all
+from crmmail.processor.notes import attach_all
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 

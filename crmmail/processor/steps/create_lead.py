@@ -4,11 +4,12 @@ The loop guard counts the lead and its new contacts. With no room for the lead, 
 on the cards of the known participants (their contacts, open leads and customers) instead.
 """
 
+from crmmail.mail.cards import cards_of
+from crmmail.mail.names import lead_name
 from crmmail.processor.contacts import ensure_contacts
 from crmmail.processor.context import MessageContext
 from crmmail.processor.loop_guard import creation_budget, note_capped
-from crmmail.processor.names import lead_name
-from crmmail.processor.notes import attach, attach_all, cards_of
+from crmmail.processor.notes import attach, attach_all
 from crmmail.routing.address import Action
 from crmmail.storage.models import EntityType
 

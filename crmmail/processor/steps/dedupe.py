@@ -5,20 +5,15 @@ holds it) or found no card then (that copy ended ``ignored: no_match``). A copy 
 creates then puts the note on the cards it makes, as one copy carrying both addresses would.
 """
 
+from crmmail.mail.keys import message_key
 from crmmail.processor.context import Ignore, MessageContext
 from crmmail.routing.address import Action
 
 
-def message_key(message_id: str | None, sha256: str) -> str:
-    """The identity of a message within an account: its Message-ID, else its content hash."""
-    return f"mid:{message_id}" if message_id else f"sha256:{sha256}"
-
-
 def run(ctx: MessageContext) -> None:
     ctx.message_key = message_key(ctx.message.message_id, ctx.inbound.sha256)
-    spool = ctx.spool
     account = ctx.inbound.account_id
-    done = spool.applied_actions(account, ctx.message_key)
+    done = ctx.ledger.actions(account, ctx.message_key)
     ctx.actions = {action for action in ctx.actions if action.value not in done}
     if not ctx.actions:
         raise Ignore("duplicate")
@@ -27,5 +22,5 @@ def run(ctx: MessageContext) -> None:
         not ctx.note_acted_before
         and Action.NOTE not in ctx.actions
         and any(action.creates for action in ctx.actions)
-        and spool.note_found_no_card(account, ctx.message_key)
+        and ctx.spool.note_found_no_card(account, ctx.message_key)
     )

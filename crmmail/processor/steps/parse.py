@@ -8,8 +8,8 @@ here: when the intake answered ``250``.
 
 import logging
 
+from crmmail.mail.message import parse_message
 from crmmail.processor.context import MessageContext
-from crmmail.processor.message import parse_message
 from crmmail.routing.address import parse as parse_address
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from crmmail.processor.context import Ignore, MessageContext
 def run(ctx: MessageContext) -> None:
     if not ctx.applied or ctx.message_key is None:
         raise Ignore("no_match")  # nothing was written: a later retry may still act
-    ctx.spool.record_actions(
+    ctx.ledger.record(
         ctx.inbound.account_id,
         ctx.message_key,
         sorted(action.value for action in ctx.actions),
-        ctx.inbound.id,
+        inbound_id=ctx.inbound.id,
     )

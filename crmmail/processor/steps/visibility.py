@@ -10,8 +10,8 @@ from crmmail.routing.address import parse as parse_address
 
 def run(ctx: MessageContext) -> None:
     visible = set()
-    for mailbox in (*ctx.message.to, *ctx.message.cc):
-        smart = parse_address(mailbox.address, ctx.smart_domains)
+    for named in (*ctx.message.to, *ctx.message.cc):
+        smart = parse_address(named.address, ctx.smart_domains)
         if smart is not None:
             visible.add((smart.slug, smart.action))
     actions = {

@@ -3,10 +3,10 @@
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, defer
 
-from crmmail.storage.models import AppliedAction, Email, EmailAttachment, email_contact
+from crmmail.storage.models import Email, EmailAttachment, email_contact
 from crmmail.storage.repositories.chunks import in_chunks
 
 
@@ -217,39 +217,3 @@ class EmailRepository:
         for email_id, contact_id in rows:
             found[email_id].append(contact_id)
         return found
-
-    def note_recorded(self, account_id: int, message_key: str) -> bool:
-        """Whether this message already went onto cards (by a smart address or another box)."""
-        found = self.session.scalar(
-            select(AppliedAction.id).where(
-                and_(
-                    AppliedAction.account_id == account_id,
-                    AppliedAction.message_key == message_key,
-                    AppliedAction.action == "note",
-                )
-            )
-        )
-        return found is not None
-
-    def notes_recorded(self, account_id: int, message_keys: Sequence[str]) -> set[str]:
-        """Which of these messages already went onto cards (``note_recorded`` for many)."""
-        found: set[str] = set()
-        for chunk in in_chunks(message_keys):
-            found.update(
-                self.session.scalars(
-                    select(AppliedAction.message_key).where(
-                        AppliedAction.account_id == account_id,
-                        AppliedAction.message_key.in_(chunk),
-                        AppliedAction.action == "note",
-                    )
-                )
-            )
-        return found
-
-    def record_note(self, account_id: int, message_key: str, email_id: int) -> None:
-        self.session.add(
-            AppliedAction(
-                account_id=account_id, message_key=message_key, action="note", email_id=email_id
-            )
-        )
-        self.session.flush()

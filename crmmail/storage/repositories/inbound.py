@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, u
 from sqlalchemy.orm import Session
 
 from crmmail.storage.base import utcnow
-from crmmail.storage.models import AppliedAction, InboundMessage, InboundStatus
+from crmmail.storage.models import InboundMessage, InboundStatus
 
 CLAIM_RACES = 10  # claims lost to other workers before giving up for this round
 MAX_RETRY_DELAY = 3600.0  # seconds
@@ -279,17 +279,6 @@ class InboundRepository:
             )
         )
 
-    def applied_actions(self, account_id: int, message_key: str) -> set[str]:
-        """The actions that already acted on this message in this account."""
-        return set(
-            self.session.scalars(
-                select(AppliedAction.action).where(
-                    AppliedAction.account_id == account_id,
-                    AppliedAction.message_key == message_key,
-                )
-            )
-        )
-
     def note_found_no_card(self, account_id: int, message_key: str) -> bool:
         """Whether an earlier copy of this message asked for a note and found no card
         (it ended ``ignored: no_match``, so the ledger does not hold its note action)."""
@@ -304,14 +293,3 @@ class InboundRepository:
             .limit(1)
         )
         return found is not None
-
-    def record_actions(
-        self, account_id: int, message_key: str, actions: Iterable[str], inbound_id: int
-    ) -> None:
-        self.session.add_all(
-            AppliedAction(
-                account_id=account_id, message_key=message_key, action=action, inbound_id=inbound_id
-            )
-            for action in actions
-        )
-        self.session.flush()

@@ -1,12 +1,33 @@
 """Notes on cards and the attachments of the messages behind them."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from crmmail.storage.base import utcnow
 from crmmail.storage.models import Attachment, InboundMessage, Note
+
+
+@dataclass(frozen=True)
+class NoteContent:
+    """What a note shows of its message, and where the message is kept (the spooled message of
+    a smart address, or the email of a connected box)."""
+
+    message_key: str | None
+    message_id: str | None
+    subject: str
+    from_addr: str
+    to_addrs: str
+    cc_addrs: str
+    date: datetime | None
+    text_body: str
+    html_body: str
+    inbound_id: int | None = None
+    email_id: int | None = None
 
 
 class NoteRepository:
@@ -34,12 +55,53 @@ class NoteRepository:
         )
         return found is not None
 
-    def add_many(self, notes: list[dict[str, Any]]) -> None:
-        """Insert several notes (column values) in one ``executemany``, fetching no ids back."""
-        if notes:
-            self.session.execute(insert(Note), notes)
+    def put_on_cards(
+        self,
+        account_id: int,
+        cards: Sequence[tuple[str, int]],
+        content: NoteContent,
+        *,
+        restore: bool = True,
+    ) -> list[tuple[str, int]]:
+        """Add the message as a note to each card (entity type, id) of the account that does
+        not show it yet; the cards it went on.
 
-    def cards_showing(
+        One query finds the cards that already show the message (same key), one insert adds the
+        rest, whatever the number of cards. With ``restore``, a card whose note of the message
+        lost its content (its box was disconnected with its emails) gets the content back in
+        that note instead of a second one (one update).
+        """
+        if not cards:
+            return []
+        key = content.message_key
+        removed: list[tuple[str, int]] = []
+        if key is not None:
+            shown = self._cards_showing(account_id, key, cards)
+            removed = [card for card in cards if restore and shown.get(card) is False]
+            cards = [card for card in cards if card not in shown]
+        if not cards and not removed:
+            return []
+        values = {**asdict(content), "content_removed": False}
+        if removed and key is not None:
+            self._restore_content(account_id, key, removed, values)
+        if cards:
+            created_at = utcnow()
+            self.session.execute(
+                insert(Note),
+                [
+                    {
+                        **values,
+                        "created_at": created_at,
+                        "account_id": account_id,
+                        "entity_type": entity_type,
+                        "entity_id": entity_id,
+                    }
+                    for entity_type, entity_id in cards
+                ],
+            )
+        return removed + list(cards)
+
+    def _cards_showing(
         self, account_id: int, message_key: str, cards: Iterable[tuple[str, int]]
     ) -> dict[tuple[str, int], bool]:
         """Which of these cards (entity type, id) already have a note for this message, each
@@ -60,7 +122,7 @@ class NoteRepository:
             shown[card] = shown.get(card, False) or not removed
         return shown
 
-    def restore_content(
+    def _restore_content(
         self,
         account_id: int,
         message_key: str,

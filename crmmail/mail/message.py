@@ -8,7 +8,7 @@ a To take seconds) and can raise on hostile headers. So the MIME structure is pa
 Limits, so that every message parses in bounded time (figures: ``bench/parser_abuse.py``):
 
 - before parsing, ``limits.bound_message`` caps lines, every header block (fields, field size,
-  block size, parameters) and the MIME tree (depth, parts), see ``crmmail/processor/limits.py``;
+  block size, parameters) and the MIME tree (depth, parts), see ``crmmail/mail/limits.py``;
 - ``MAX_ENCODED_WORDS`` RFC 2047 encoded-words are decoded per header value (a long subject
   has a dozen), the rest of the value is cut;
 - each of From, To and Cc is read from its first ``MAX_ADDRESS_LIST_BYTES`` of text and gives
@@ -42,7 +42,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from crmmail.mail.addresses import normalized_address
-from crmmail.processor.limits import (
+from crmmail.mail.limits import (
     LINE_BUDGET_SPENT,
     MAX_DEPTH,
     MAX_FIELD_BYTES,
@@ -63,7 +63,7 @@ __all__ = [
     "MAX_HEADER_BLOCK_BYTES",
     "MAX_HEADER_FIELDS",
     "MAX_PARTS",
-    "Mailbox",
+    "NamedAddress",
     "ParsedAttachment",
     "ParsedMessage",
     "clean_text",
@@ -83,7 +83,7 @@ _ADDRESS_SPECIALS = re.compile(r'\\.|[()"<>:;]', re.DOTALL)
 
 
 @dataclass(frozen=True)
-class Mailbox:
+class NamedAddress:
     """One address from a header, in the one spelling, with its decoded display name."""
 
     name: str
@@ -109,9 +109,9 @@ class ParsedMessage:
 
     message_id: str | None
     subject: str
-    from_: list[Mailbox]
-    to: list[Mailbox]
-    cc: list[Mailbox]
+    from_: list[NamedAddress]
+    to: list[NamedAddress]
+    cc: list[NamedAddress]
     date: datetime | None
     content_type: str
     headers: dict[str, str]
@@ -141,9 +141,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     parsed = ParsedMessage(
         message_id=_message_id(headers.get("message-id", "")),
         subject=one_line(headers.get("subject", "")),
-        from_=_mailboxes(message, "from", limits),
-        to=_mailboxes(message, "to", limits),
-        cc=_mailboxes(message, "cc", limits),
+        from_=_named_addresses(message, "from", limits),
+        to=_named_addresses(message, "to", limits),
+        cc=_named_addresses(message, "cc", limits),
         date=_date(headers.get("date", "")),
         content_type=_content_type(message),
         headers=headers,
@@ -221,9 +221,9 @@ def _first_values(message: Message, limits: list[str]) -> dict[str, str]:
     return headers
 
 
-def _mailboxes(message: Message, name: str, limits: list[str]) -> list[Mailbox]:
+def _named_addresses(message: Message, name: str, limits: list[str]) -> list[NamedAddress]:
     """The addresses in the named headers, lower-cased, with display names decoded; bounded."""
-    found: list[Mailbox] = []
+    found: list[NamedAddress] = []
     budget = MAX_ADDRESS_LIST_BYTES
     for value in _raw_values(message, name):
         if len(value) > budget:
@@ -240,7 +240,7 @@ def _mailboxes(message: Message, name: str, limits: list[str]) -> list[Mailbox]:
             if len(found) == MAX_ADDRESSES:
                 limits.append(f"{name}: more than {MAX_ADDRESSES} addresses: rest not read")
                 return found
-            found.append(Mailbox(one_line(_decode_words(display_name, limits, name)), address))
+            found.append(NamedAddress(one_line(_decode_words(display_name, limits, name)), address))
         if budget <= 0:
             break
     return found
