@@ -1,6 +1,11 @@
-"""Resolve an envelope recipient to a Route (accept) or a Refusal (the SMTP reply to give)."""
+"""Resolve an envelope recipient to a Route (accept) or a Refusal (the SMTP reply to give).
 
-from collections.abc import Callable
+This is the one place that turns an address into a route: the intake's RCPT calls
+``resolve_async`` with its cached account lookup, and the worker reads the smart addresses of
+the recipients RCPT accepted (kept in the spool row's envelope) with ``accepted_addresses``.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -53,3 +58,28 @@ def resolve(
     if isinstance(smart, Refusal):
         return smart
     return route(smart, account_id_for_slug(smart.slug))
+
+
+async def resolve_async(
+    address: str,
+    smart_domains: tuple[str, ...],
+    account_id_for_slug: Callable[[str], Awaitable[int | None]],
+) -> Route | Refusal:
+    """``resolve`` with a lookup that is awaited (the intake's cache, reading in a thread)."""
+    smart = smart_recipient(address, smart_domains)
+    if isinstance(smart, Refusal):
+        return smart
+    return route(smart, await account_id_for_slug(smart.slug))
+
+
+def accepted_addresses(
+    recipients: Iterable[str], smart_domains: tuple[str, ...]
+) -> list[SmartAddress]:
+    """The smart addresses of envelope recipients that RCPT accepted (a spooled message's
+    ``rcpt_tos``), by the grammar that routed them; any that no longer reads as one is left out.
+
+    >>> [str(a) for a in accepted_addresses(["Acme+Lead@mail.localhost"], ("mail.localhost",))]
+    ['acme+lead@mail.localhost']
+    """
+    found = (parse(recipient, smart_domains) for recipient in recipients)
+    return [smart for smart in found if smart is not None]

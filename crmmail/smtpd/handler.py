@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from crmmail.config import Settings
-from crmmail.routing.resolve import Refusal, Route, route, smart_recipient
+from crmmail.routing.resolve import Refusal, Route, resolve_async
 from crmmail.smtpd import replies
 from crmmail.smtpd.account_ids import AccountIdCache
 from crmmail.smtpd.group_commit import SpoolCommitter
@@ -124,7 +124,9 @@ class IntakeHandler:
             self.refused(RefusalReason.TOO_MANY_RECIPIENTS)
             return replies.TOO_MANY_RECIPIENTS
         try:
-            verdict = await self._resolve(address)
+            verdict = await resolve_async(
+                address, self.settings.smart_domains, self._cached_account_id
+            )
         except Exception:
             log.exception("RCPT %r from %s: lookup failed", address, session.peer)
             self.refused(RefusalReason.TEMPORARY_FAILURE)
@@ -138,12 +140,9 @@ class IntakeHandler:
         self._routes.setdefault(envelope, []).append(verdict)
         return replies.RCPT_OK
 
-    async def _resolve(self, address: str) -> Route | Refusal:
-        smart = smart_recipient(address, self.settings.smart_domains)
-        if isinstance(smart, Refusal):
-            return smart
-        account_id = await self.account_ids.account_id(smart.slug, self.settings.storage_timeout)
-        return route(smart, account_id)
+    async def _cached_account_id(self, slug: str) -> int | None:
+        """The account a slug names, from the short-lived cache (``smtpd.account_ids``)."""
+        return await self.account_ids.account_id(slug, self.settings.storage_timeout)
 
     def _account_id_for_slug(self, slug: str) -> int | None:
         with self.db.read() as session:

@@ -10,7 +10,7 @@ import logging
 
 from crmmail.mail.message import parse_message
 from crmmail.processor.context import MessageContext
-from crmmail.routing.address import parse as parse_address
+from crmmail.routing.resolve import accepted_addresses
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,5 @@ def run(ctx: MessageContext) -> None:
         log.warning(
             "inbound %d: parsed within limits: %s", ctx.inbound.id, "; ".join(ctx.parsed.limits)
         )
-    for recipient in ctx.inbound.rcpt_tos:
-        smart = parse_address(recipient, ctx.smart_domains)
-        if smart is not None:
-            ctx.addressed.append(smart)
-            ctx.actions.add(smart.action)
+    ctx.addressed = accepted_addresses(ctx.inbound.rcpt_tos, ctx.smart_domains)
+    ctx.actions.update(smart.action for smart in ctx.addressed)
