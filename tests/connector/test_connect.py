@@ -1,5 +1,7 @@
 """Connecting a mailbox: verified against the real servers before anything is stored."""
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -104,6 +106,10 @@ def test_the_connection_count_sees_a_connection(post: PostOffice) -> None:
     before = _imap_connections(post)
     with pytest.raises(UserInputError, match="authentication failed"):
         post.connect(password="wrong")
+    # Dovecot's log process writes the line a moment after the login is refused: wait for it.
+    deadline = time.monotonic() + 10
+    while _imap_connections(post) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _imap_connections(post) > before
 
 
