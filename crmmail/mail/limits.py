@@ -49,7 +49,9 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _HEADER_LINES = re.compile(rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
 _BLANK_LINE_AHEAD = re.compile(rb"(?:\r\n|\r|\n)(?=\r\n|\r|\n)")  # a line end, a blank line next
 _CONTENT_FIELD = re.compile(rb"(?i)content-")
-_FIELD_START = re.compile(rb"(?:\r\n|\r|\n)(?![ \t])")
+# A line end not followed by white space (a fold). ``\r\n`` first and a bare ``\r`` only when no
+# ``\n`` follows: else the CR of a folded CRLF would read as a line end of its own.
+_FIELD_START = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?![ \t])")
 _UNMATCHABLE = b"\n"  # a boundary no line can match (lines are compared without their end)
 _PARAMETER_FIELDS = (b"content-type", b"content-disposition")
 _HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
@@ -290,6 +292,7 @@ def _cap_field(value: bytes, notes: list[str]) -> bytes:
         cut = value[:MAX_FIELD_BYTES]
         notes.append(f"header field too long: cut ({value[:40]!r})")
         value = cut[: cut.rfind(b" ")] if b" " in cut[64:] else cut
+        value = value.rstrip(b" \t\r\n")  # cut at a fold: no line end left to end the block
     name = value.partition(b":")[0].strip().lower()
     if name in _PARAMETER_FIELDS and value.count(b";") > MAX_PARAMETERS:
         notes.append(f"more than {MAX_PARAMETERS} parameters in {name.decode()}: cut")

@@ -357,11 +357,7 @@ EXPECTED: dict[str, Expected] = {
     ),
 }
 # Known processor bugs, one case each: strict, so the fix makes these fail until unmarked.
-KNOWN_BUGS = {
-    "long-thread-references": "limits.cap_header_block splits CRLF-folded fields at the CR "
-    "(counting each fold as a field) and a field cut at a fold ends in a blank line: the "
-    "header block is rewritten broken and From, To and Subject are lost",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -412,3 +412,19 @@ def test_a_recursion_error_inside_the_parser_keeps_the_headers() -> None:
             assert parsed.text == ""
             return
     pytest.fail("no stack depth made the parser itself run out of stack")
+
+
+@pytest.mark.parametrize("end", [b"\r\n", b"\n", b"\r"])
+def test_a_cut_header_block_keeps_its_folded_fields_whole(end: bytes) -> None:
+    """A block cut for one long field keeps every other field, folds included, in any line end."""
+    references = b"References:" + b"".join(
+        b"%s <m%d@x.test>" % (end + b" ", n) for n in range(3000)
+    )
+    block = end.join(
+        [b"From: Ann <ann@x.test>", b"Subject: Re: a long", b" thread", references, b"To: b@y.test"]
+    )
+    parsed = parse_message(block + end + end + b"body" + end)
+    assert [m.address for m in parsed.from_] == ["ann@x.test"]
+    assert [m.address for m in parsed.to] == ["b@y.test"]
+    assert parsed.subject == "Re: a long thread"
+    assert any("header field too long" in note for note in parsed.limits)
