@@ -64,8 +64,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``tests.*`` importable
 from bench.common import json_path, positive, ratio_at_most, reported, row, write_result  # noqa: E402
 from crmmail.config import Settings  # noqa: E402
 from crmmail.connector.credentials import load_key_ring, new_key  # noqa: E402
-from crmmail.connector.schedule import Schedule  # noqa: E402
-from crmmail.connector.scheduler import SyncScheduler  # noqa: E402
+from crmmail.connector.scheduler import Schedule, SyncScheduler  # noqa: E402
 from crmmail.services import accounts, mailboxes  # noqa: E402
 from crmmail.storage.base import utcnow  # noqa: E402
 from crmmail.storage.database import Database, make_engine  # noqa: E402

@@ -5,6 +5,9 @@ the next sync 15-30 minutes later; ``AuthFailed`` sets ``auth_failed`` and stops
 until its password changes; ``Transient`` sets ``error`` and backs off; ``Permanent`` (and a
 refused host) sets ``error`` and looks again at the slow end of the interval. A bug in one
 box's sync is logged and handled like a transient failure: the other boxes go on.
+
+When a box syncs next (``Schedule``) is pure arithmetic on a given ``now`` and a given random
+source, so a seeded ``random.Random`` makes the schedule reproducible in tests.
 """
 
 import logging
@@ -22,16 +25,47 @@ from crmmail.connector.credentials import KeyRing, SecretUnreadable, load_key_ri
 from crmmail.connector.errors import AuthFailed, MailSettingsRefused, Permanent, Transient
 from crmmail.connector.hosts import check_server_settings
 from crmmail.connector.imap import imap_session
-from crmmail.connector.schedule import Schedule
 from crmmail.connector.sync import MailboxSync, SyncInterrupted, SyncReport
 from crmmail.connector.tls import client_context
-from crmmail.errors import NotFound, UserInputError
+from crmmail.errors import Hint, NotFound, UserInputError
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
 from crmmail.storage.models import MailboxStatus
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 
 log = logging.getLogger(__name__)
+
+FIRST_RETRY = 60.0  # seconds after the first transient failure
+MAX_RETRY = 3600.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The interval bounds (seconds) and the random source of the jitter."""
+
+    interval_min: float
+    interval_max: float
+    rng: random.Random
+
+    def after_success(self, now: datetime) -> datetime:
+        """Somewhere in [min, max] from now, so boxes do not all poll at once."""
+        return now + timedelta(seconds=self.rng.uniform(self.interval_min, self.interval_max))
+
+    def after_failure(self, now: datetime, failures: int) -> datetime:
+        """Doubling from a minute up to an hour, with ±20 % jitter.
+
+        >>> from datetime import UTC
+        >>> s = Schedule(900, 1800, random.Random(1))
+        >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> [round((s.after_failure(t0, n) - t0).total_seconds()) for n in (1, 2, 3, 9)]
+        [51, 137, 265, 3247]
+        """
+        base = min(FIRST_RETRY * 2 ** max(failures - 1, 0), MAX_RETRY)
+        return now + timedelta(seconds=base * self.rng.uniform(0.8, 1.2))
+
+    def after_permanent_failure(self, now: datetime) -> datetime:
+        """Something the user must fix: look again at the slow end of the interval."""
+        return now + timedelta(seconds=self.interval_max)
 
 
 class MailboxBusy(UserInputError):
@@ -93,7 +127,7 @@ class SyncScheduler:
         return self._sync(*claimed)
 
     def sync_mailbox(self, mailbox_id: int) -> SyncResult:
-        """Sync one box now, whatever its schedule (``crmmail mailbox sync ID``).
+        """Sync one box now, whatever its schedule.
 
         Not a box that cannot log in (retrying a refused password can lock the account at the
         provider) nor a disconnected one.
@@ -102,11 +136,11 @@ class SyncScheduler:
             boxes = MailboxRepository(session)
             mailbox = boxes.get(mailbox_id)
             if mailbox is None:
-                raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+                raise NotFound(f"no mailbox {mailbox_id}", hint=Hint("list_mailboxes"))
             if mailbox.status == MailboxStatus.AUTH_FAILED.value:
                 raise UserInputError(
-                    f"mailbox {mailbox_id} cannot log in: set its password with"
-                    f" `crmmail mailbox password {mailbox_id} --password-env VAR`"
+                    f"mailbox {mailbox_id} cannot log in: set its password",
+                    hint=Hint("set_password", {"mailbox_id": mailbox_id}),
                 )
             if mailbox.status == MailboxStatus.DISCONNECTED.value:
                 raise UserInputError(f"mailbox {mailbox_id} is disconnected")
@@ -116,14 +150,14 @@ class SyncScheduler:
         return self._sync(*claimed)
 
     def run_until_idle(self) -> list[SyncResult]:
-        """Sync every due box once (``crmmail sync --until-idle``)."""
+        """Sync every due box once."""
         results = []
         while (result := self.sync_next()) is not None:
             results.append(result)
         return results
 
     def run(self, stop: threading.Event, poll: float = 5.0) -> None:
-        """Keep syncing due boxes until ``stop`` is set (``crmmail serve``).
+        """Keep syncing due boxes until ``stop`` is set (``serve``).
 
         A sync in progress stops between two batches once ``stop`` is set.
         """

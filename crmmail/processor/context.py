@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from crmmail.auth.results import SenderAuthentication
 from crmmail.config import Settings
 from crmmail.mail.message import NamedAddress, ParsedMessage
 from crmmail.routing.address import Action, SmartAddress
+from crmmail.sender_auth.results import SenderAuthentication
 from crmmail.storage.models import EntityType
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.crm import CrmRepository

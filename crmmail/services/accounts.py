@@ -1,14 +1,15 @@
 """Account operations: create, rename (old slugs stay reserved), list, show, settings, users."""
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crmmail.errors import AlreadyExists, NotFound, UserInputError
+from crmmail.errors import AlreadyExists, Hint, NotFound, UserInputError
 from crmmail.routing.address import Action, format_address, is_our_domain
+from crmmail.services.results import Result
 from crmmail.services.validation import (
     checked_email,
     checked_name,
@@ -26,10 +27,31 @@ MAX_NAME = 200
 SlugsChanged = Callable[[str, str], None]
 
 
+@dataclass(frozen=True)
+class AccountView(Result):
+    """An account as the faces show it: its slug, name, DMARC policy and smart addresses."""
+
+    slug: str
+    name: str
+    dmarc_policy: str
+    smart_addresses: dict[str, str]  # action (note, contact, lead) -> address
+
+
+@dataclass(frozen=True)
+class UserView(Result):
+    """A user of an account."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    email_access: bool
+
+
 def get_account(session: Session, slug: str) -> Account:
     account = AccountRepository(session).by_slug(slug)
     if account is None:
-        raise NotFound(f"no account {slug!r}: create it with `crmmail account create {slug}`")
+        raise NotFound(f"no account {slug!r}", hint=Hint("create_account", {"slug": slug}))
     return account
 
 
@@ -106,13 +128,13 @@ def set_account_name(session: Session, slug: str, name: str) -> Account:
     """Change the account's display name (its slug and addresses stay)."""
     account = get_account(session, slug)
     if not name.split():
-        raise UserInputError("an account needs a name: give a non-empty --name")
+        raise UserInputError("an account needs a name", hint=Hint("give_account_name"))
     account.name = checked_name(name, "account", MAX_NAME)
     session.flush()
     return account
 
 
-def set_dmarc_policy(session: Session, slug: str, policy: str) -> dict[str, Any]:
+def set_dmarc_policy(session: Session, slug: str, policy: str) -> Account:
     """Choose what the account does with mail that fails DMARC: accept, tag or quarantine."""
     account = get_account(session, slug)
     try:
@@ -121,19 +143,27 @@ def set_dmarc_policy(session: Session, slug: str, policy: str) -> dict[str, Any]
         choices = ", ".join(p.value for p in DmarcPolicy)
         raise UserInputError(f"unknown DMARC policy {policy!r}: use one of {choices}") from None
     session.flush()
-    return {"slug": account.slug, "dmarc_policy": account.dmarc_policy}
+    return account
 
 
-def describe_account(account: Account, smart_domains: tuple[str, ...]) -> dict[str, Any]:
+def describe_account(account: Account, smart_domains: tuple[str, ...]) -> AccountView:
     domain = smart_domains[0]
-    return {
-        "slug": account.slug,
-        "name": account.name,
-        "dmarc_policy": account.dmarc_policy,
-        "smart_addresses": {
+    return AccountView(
+        slug=account.slug,
+        name=account.name,
+        dmarc_policy=account.dmarc_policy,
+        smart_addresses={
             action.value: format_address(account.slug, action, domain) for action in Action
         },
-    }
+    )
+
+
+def show_account(session: Session, slug: str, smart_domains: tuple[str, ...]) -> AccountView:
+    return describe_account(get_account(session, slug), smart_domains)
+
+
+def list_account_views(session: Session, smart_domains: tuple[str, ...]) -> list[AccountView]:
+    return [describe_account(account, smart_domains) for account in list_accounts(session)]
 
 
 def add_user(
@@ -145,7 +175,7 @@ def add_user(
     admin: bool,
     email_access: bool,
     smart_domains: tuple[str, ...],
-) -> dict[str, Any]:
+) -> UserView:
     account = get_account(session, slug)
     repo = AccountRepository(session)
     reject_smart_address(email, smart_domains)
@@ -162,19 +192,13 @@ def add_user(
     return _describe_user(user)
 
 
-def list_users(session: Session, slug: str) -> list[dict[str, Any]]:
+def list_users(session: Session, slug: str) -> list[UserView]:
     account = get_account(session, slug)
     return [_describe_user(user) for user in AccountRepository(session).users(account.id)]
 
 
-def _describe_user(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "email_access": user.email_access,
-    }
+def _describe_user(user: User) -> UserView:
+    return UserView(user.id, user.email, user.name, user.role, user.email_access)
 
 
 def reject_smart_address(email: str, smart_domains: tuple[str, ...]) -> None:

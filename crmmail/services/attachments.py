@@ -9,12 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.access import mailbox_access
-from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.errors import ConnectorError
-from crmmail.connector.imap import imap_session
-from crmmail.connector.lease import give_back, take_box
-from crmmail.connector.tls import client_context
+from crmmail.connector import facade as connector
 from crmmail.errors import UserInputError
 from crmmail.mail.message import parse_message
 from crmmail.services.mail_views import readable_email
@@ -48,7 +43,7 @@ def get_attachment(
     db: Database, settings: Settings, attachment_id: int, as_user: str
 ) -> AttachmentFile:
     """The attachment's bytes, fetched from the message on the server (``BODY.PEEK[]``)."""
-    keys = load_key_ring(settings)
+    keys = connector.load_key_ring(settings)
     with db.read() as session:
         where = _locate(session, attachment_id, as_user)
         boxes = MailboxRepository(session)
@@ -56,31 +51,27 @@ def get_attachment(
         state = boxes.folder(where.mailbox_id, where.folder)
         if mailbox is None or credential is None or state is None:
             raise AttachmentUnavailable(f"attachment {attachment_id} is unavailable: no mailbox")
-        access = mailbox_access(mailbox, credential, keys)
+        access = connector.open_access(mailbox, credential, keys)
         folder_name = state.name
-    token = take_box(db, where.mailbox_id, settings)
-    if token is None:
-        raise UserInputError(f"mailbox {where.mailbox_id} is being synced right now: try again")
     try:
-        context = client_context(settings)
-        with imap_session(
-            access.imap, access.username, access.password, context, settings.mail_timeout
-        ) as imap:
-            if imap.examine(folder_name) != where.uidvalidity:
-                raise AttachmentUnavailable(
-                    f"attachment {attachment_id} is unavailable until the next sync:"
-                    " the server renumbered its messages"
-                )
-            fetched = imap.fetch([where.uid])
-    except ConnectorError as error:
+        raw = connector.fetch_message(
+            db, settings, access, (folder_name, where.uidvalidity, where.uid)
+        )
+    except connector.BoxBusy:
+        raise UserInputError(
+            f"mailbox {where.mailbox_id} is being synced right now: try again"
+        ) from None
+    except connector.Renumbered as error:
+        raise AttachmentUnavailable(
+            f"attachment {attachment_id} is unavailable until the next sync: {error}"
+        ) from None
+    except connector.ConnectorError as error:
         raise UserInputError(f"attachment {attachment_id}: {error}") from None
-    finally:
-        give_back(db, where.mailbox_id, token)
-    if not fetched:
+    if raw is None:
         raise AttachmentUnavailable(
             f"attachment {attachment_id} is unavailable: the email was deleted on the mail server"
         )
-    attachments = parse_message(fetched[0].raw).attachments
+    attachments = parse_message(raw).attachments
     if where.position >= len(attachments):
         raise AttachmentUnavailable(f"attachment {attachment_id} is no longer in its email")
     found = attachments[where.position]

@@ -1,16 +1,18 @@
 """CRM operations: contacts, leads, customers and the notes on their cards."""
 
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from crmmail.auth.results import summary
-from crmmail.errors import AlreadyExists, NotFound, UserInputError
+from crmmail.errors import AlreadyExists, Hint, NotFound, UserInputError
 from crmmail.mail.message import NamedAddress
 from crmmail.mail.names import person_names
+from crmmail.sender_auth.results import summary
 from crmmail.services.accounts import get_account, reject_smart_address
+from crmmail.services.permissions import Sight, Viewer, sight, viewer_for
+from crmmail.services.results import Result, json_name
 from crmmail.services.validation import checked_email, checked_name, optional_name
-from crmmail.services.visibility import Sight, Viewer, sight, viewer_for
 from crmmail.storage.models import LeadStatus
 from crmmail.storage.models.account import DmarcPolicy
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -21,13 +23,69 @@ from crmmail.storage.repositories.notes import NoteRepository
 
 MAX_PERSON_NAME = 200
 MAX_CARD_NAME = 300
-# What a note listing says of an email's content, null for a viewer who may not read it.
-UNREADABLE = ("subject", "from", "message_id", "inbound_id", "auth")
+
+
+@dataclass(frozen=True)
+class ContactView(Result):
+    id: int
+    name: str
+    first_name: str
+    emails: list[str]
+
+
+@dataclass(frozen=True)
+class LeadView(Result):
+    id: int
+    name: str
+    status: str
+    contact_ids: list[int]
+
+
+@dataclass(frozen=True)
+class CustomerView(Result):
+    id: int
+    name: str
+    contact_ids: list[int]
+
+
+@dataclass(frozen=True)
+class NoteAuth(Result):
+    """The sender checks of a received message for a CRM view.
+
+    ``tagged`` is true when the message failed DMARC and the account's policy is ``tag``: the
+    view should warn that the sender may be forged. ``results`` is our full RFC 8601 value.
+    """
+
+    spf: str
+    dkim: str
+    dmarc: str
+    tagged: bool
+    dmarc_policy: str | None
+    results: str
+
+
+@dataclass(frozen=True)
+class NoteView(Result):
+    """A note on a card. For a viewer who may not read its email (``insufficient_rights``)
+    what the email says (subject, from, message_id, inbound_id, auth) is ``None``."""
+
+    id: int
+    entity_type: str
+    entity_id: int
+    email_id: int | None
+    date: datetime | None
+    content_removed: bool
+    subject: str | None
+    from_addr: str | None = field(metadata=json_name("from"))
+    message_id: str | None = None
+    inbound_id: int | None = None
+    auth: NoteAuth | None = None
+    insufficient_rights: bool = False
 
 
 def add_contact(
     session: Session, slug: str, email: str, name: str | None, smart_domains: tuple[str, ...]
-) -> dict[str, Any]:
+) -> ContactView:
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
     reject_smart_address(email, smart_domains)
@@ -37,12 +95,7 @@ def add_contact(
     given = optional_name(name, "contact", MAX_PERSON_NAME) or ""
     full_name, first_name = person_names(NamedAddress(given, email))
     contact = crm.create_contact(full_name, first_name, [email])
-    return {
-        "id": contact.id,
-        "name": contact.name,
-        "first_name": contact.first_name,
-        "emails": [email],
-    }
+    return ContactView(contact.id, contact.name, contact.first_name, [email])
 
 
 def user_address_warning(session: Session, slug: str, email: str) -> str | None:
@@ -65,10 +118,10 @@ def user_address_warning(session: Session, slug: str, email: str) -> str | None:
     )
 
 
-def list_contacts(session: Session, slug: str) -> list[dict[str, Any]]:
+def list_contacts(session: Session, slug: str) -> list[ContactView]:
     account = get_account(session, slug)
     return [
-        {"id": c.id, "name": c.name, "first_name": c.first_name, "emails": emails}
+        ContactView(c.id, c.name, c.first_name, emails)
         for c, emails in CrmRepository(session, account.id).list_contacts()
     ]
 
@@ -78,29 +131,27 @@ def _contact_ids(crm: CrmRepository, emails: list[str]) -> list[int]:
     known = crm.contacts_by_email(wanted)
     missing = [email for email in wanted if email not in known]
     if missing:
-        raise UserInputError(
-            f"no contact with address {missing[0]}: add it with `crmmail contact add`"
-        )
+        raise UserInputError(f"no contact with address {missing[0]}", hint=Hint("add_contact"))
     return [known[email] for email in wanted]
 
 
-def add_lead(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
+def add_lead(session: Session, slug: str, name: str, contacts: list[str]) -> LeadView:
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
     ids = _contact_ids(crm, contacts)
     lead = crm.create_lead(checked_name(name, "lead", MAX_CARD_NAME), ids)
-    return {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
+    return LeadView(lead.id, lead.name, lead.status, ids)
 
 
-def list_leads(session: Session, slug: str) -> list[dict[str, Any]]:
+def list_leads(session: Session, slug: str) -> list[LeadView]:
     account = get_account(session, slug)
     return [
-        {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
+        LeadView(lead.id, lead.name, lead.status, ids)
         for lead, ids in CrmRepository(session, account.id).list_leads()
     ]
 
 
-def set_lead_status(session: Session, lead_id: int, status: str) -> dict[str, Any]:
+def set_lead_status(session: Session, lead_id: int, status: str) -> LeadView:
     """Open, won or lost: only open leads get the notes of mail with their contacts."""
     try:
         wanted = LeadStatus(status.strip().lower())
@@ -109,30 +160,30 @@ def set_lead_status(session: Session, lead_id: int, status: str) -> dict[str, An
         raise UserInputError(f"unknown lead status {status!r}: use one of {choices}") from None
     lead = find_lead(session, lead_id)
     if lead is None:
-        raise NotFound(f"no lead {lead_id}: see `crmmail lead list SLUG`")
+        raise NotFound(f"no lead {lead_id}", hint=Hint("list_leads"))
     lead.status = wanted.value
     session.flush()
     ids = CrmRepository(session, lead.account_id).lead_contact_ids(lead.id)
-    return {"id": lead.id, "name": lead.name, "status": lead.status, "contact_ids": ids}
+    return LeadView(lead.id, lead.name, lead.status, ids)
 
 
-def add_customer(session: Session, slug: str, name: str, contacts: list[str]) -> dict[str, Any]:
+def add_customer(session: Session, slug: str, name: str, contacts: list[str]) -> CustomerView:
     account = get_account(session, slug)
     crm = CrmRepository(session, account.id)
     ids = _contact_ids(crm, contacts)
     customer = crm.create_customer(checked_name(name, "customer", MAX_CARD_NAME), ids)
-    return {"id": customer.id, "name": customer.name, "contact_ids": ids}
+    return CustomerView(customer.id, customer.name, ids)
 
 
-def list_customers(session: Session, slug: str) -> list[dict[str, Any]]:
+def list_customers(session: Session, slug: str) -> list[CustomerView]:
     account = get_account(session, slug)
     return [
-        {"id": customer.id, "name": customer.name, "contact_ids": ids}
+        CustomerView(customer.id, customer.name, ids)
         for customer, ids in CrmRepository(session, account.id).list_customers()
     ]
 
 
-def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[dict[str, Any]]:
+def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[NoteView]:
     """The notes on the account's cards as ``as_user`` may see them.
 
     Notes made by smart addresses are the account's; a note made by a synced email follows the
@@ -142,52 +193,47 @@ def list_notes(session: Session, slug: str, as_user: str | None = None) -> list[
     viewer = viewer_for(session, slug, as_user)
     sights = _email_sights(session, viewer)
     notes = NoteRepository(session)
-    listed = []
+    listed: list[NoteView] = []
     found = notes.list_for_account(viewer.account_id)
     verdicts = notes.authentication_of(n.inbound_id for n in found if n.inbound_id is not None)
     for note in found:
         seen = Sight.FULL if note.email_id is None else sights.get(note.email_id, Sight.HIDDEN)
         if seen is Sight.HIDDEN:
             continue
-        entry: dict[str, Any] = {
-            "id": note.id,
-            "entity_type": note.entity_type,
-            "entity_id": note.entity_id,
-            "email_id": note.email_id,
-            "date": note.date.isoformat() if note.date else None,
-            "content_removed": note.content_removed,
-        }
-        if seen is Sight.EXISTS:  # the same keys, without what the email says
-            listed.append(entry | dict.fromkeys(UNREADABLE) | {"insufficient_rights": True})
+        card = (note.id, note.entity_type, note.entity_id, note.email_id, note.date)
+        if seen is Sight.EXISTS:  # the same fields, without what the email says
+            listed.append(
+                NoteView(*card, note.content_removed, None, None, insufficient_rights=True)
+            )
             continue
         listed.append(
-            entry
-            | {
-                "subject": note.subject,
-                "from": note.from_addr,
-                "message_id": note.message_id,
-                "inbound_id": note.inbound_id,
-                "auth": _auth(verdicts.get(note.inbound_id) if note.inbound_id else None),
-                "insufficient_rights": False,
-            }
+            NoteView(
+                *card,
+                note.content_removed,
+                subject=note.subject,
+                from_addr=note.from_addr,
+                message_id=note.message_id,
+                inbound_id=note.inbound_id,
+                auth=_auth(verdicts.get(note.inbound_id) if note.inbound_id else None),
+            )
         )
     return listed
 
 
-def _auth(verdict: tuple[str, str | None] | None) -> dict[str, Any] | None:
-    """The sender checks of a received message for a CRM view; ``None`` when not checked.
-
-    ``tagged`` is true when the message failed DMARC and the account's policy is ``tag``: the
-    view should warn that the sender may be forged. ``results`` is our full RFC 8601 value.
-    """
+def _auth(verdict: tuple[str, str | None] | None) -> NoteAuth | None:
+    """The sender checks of a received message; ``None`` when not checked."""
     if verdict is None:
         return None
     results, disposition = verdict
-    return summary(results) | {
-        "tagged": disposition == DmarcPolicy.TAG,
-        "dmarc_policy": disposition,
-        "results": results,
-    }
+    methods = summary(results)
+    return NoteAuth(
+        spf=methods["spf"],
+        dkim=methods["dkim"],
+        dmarc=methods["dmarc"],
+        tagged=disposition == DmarcPolicy.TAG,
+        dmarc_policy=disposition,
+        results=results,
+    )
 
 
 def _email_sights(session: Session, viewer: Viewer) -> dict[int, Sight]:

@@ -6,13 +6,17 @@ back; the notes it made stay on the cards and say that the content was removed.
 """
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from crmmail.errors import NotFound, UserInputError
-from crmmail.services.mail_views import describe_email
-from crmmail.services.visibility import Sight, require_admin, sight, viewer_in
+from crmmail.services.mail_views import (
+    DeletedEmailView,
+    EmailView,
+    describe_email,
+    email_fields,
+)
+from crmmail.services.permissions import Sight, require_admin, sight, viewer_in
 from crmmail.storage.models import Email, MailboxKind
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -21,7 +25,7 @@ from crmmail.storage.repositories.notes import NoteRepository
 KEEP_DELETED = timedelta(days=30)
 
 
-def delete_email(session: Session, email_id: int, as_user: str, now: datetime) -> dict[str, Any]:
+def delete_email(session: Session, email_id: int, as_user: str, now: datetime) -> DeletedEmailView:
     """Move an email the user may read to the Deleted folder."""
     email = _email(session, email_id)
     viewer = viewer_in(session, email.account_id, as_user)
@@ -31,10 +35,10 @@ def delete_email(session: Session, email_id: int, as_user: str, now: datetime) -
     email.deleted_at = now
     email.deleted_by = viewer.user_id
     session.flush()
-    return describe_email(email, []) | {"deleted_at": email.deleted_at.isoformat()}
+    return DeletedEmailView(*email_fields(email, []), deleted_at=email.deleted_at)
 
 
-def restore_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
+def restore_email(session: Session, email_id: int, as_user: str) -> EmailView:
     """Take an email out of the Deleted folder: admins who may read it, and the owner of a
     personal box (who cannot list the folder, but knows what they deleted)."""
     email = _email(session, email_id)

@@ -2,37 +2,18 @@
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.access import MailboxAccess, mailbox_access
-from crmmail.connector.capture import Destination, Incoming, Placement, capture
-from crmmail.connector.compose import Draft, compose, refuse_line_breaks
-from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.errors import AuthFailed, ConnectorError
-from crmmail.connector.folders import find_sent
-from crmmail.connector.hosts import check_server_settings
-from crmmail.connector.imap import imap_session
-from crmmail.connector.lease import give_back, take_box
-from crmmail.connector.sent_copy import SentCopy, ensure_sent_copy
-from crmmail.connector.smtp import submit
-from crmmail.connector.tls import client_context
-from crmmail.errors import CrmmailError, NotFound, UserInputError
-from crmmail.services.mail_views import describe_email
+from crmmail.connector import facade as connector
+from crmmail.errors import CrmmailError, Hint, NotFound, UserInputError
+from crmmail.services.mail_views import EmailView, email_fields
 from crmmail.services.templates import render_for
 from crmmail.services.validation import checked_email
-from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
-from crmmail.storage.models import (
-    FolderRole,
-    Mailbox,
-    MailboxCredential,
-    MailboxKind,
-    MailboxStatus,
-)
+from crmmail.storage.models import Mailbox, MailboxCredential, MailboxKind, MailboxStatus
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -45,8 +26,15 @@ class SentNotRecorded(CrmmailError):
 
 
 @dataclass(frozen=True)
+class SentEmail(EmailView):
+    """An email just sent, and what became of its copy in the box's Sent folder."""
+
+    sent_copy: str  # found, appended or pending (crmmail.connector.sent_copy.SentCopy)
+
+
+@dataclass(frozen=True)
 class SendRequest:
-    """``crmmail email send`` as data."""
+    """What sending an email needs: the box, the sender, and the message or its template."""
 
     mailbox_id: int
     as_user: str
@@ -60,25 +48,25 @@ class SendRequest:
 
 @dataclass(frozen=True)
 class TemplateChoice:
-    """``--template NAME --contact ID [--lead ID]``: subject and body come from the template."""
+    """Subject and body from a template, filled in for a contact (and a lead)."""
 
     name: str
     contact_id: int
     lead_id: int | None = None
 
 
-def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[str, Any]:
+def send_email(db: Database, settings: Settings, request: SendRequest) -> SentEmail:
     """Send, store it as a Sent email linked to the recipients' cards, then file the Sent copy.
 
     Submission comes first: a message is recorded as sent only once the server took it. If
     recording then fails, the Sent copy is still filed on the server, from where the next sync
     imports it; the user is told so in one line.
     """
-    keys = load_key_ring(settings)
+    keys = connector.load_key_ring(settings)
     recipients = _addresses(request.to), _addresses(request.cc)
     with db.read() as session:
         mailbox, credential, sender_name = _sender(session, request)
-        access = mailbox_access(mailbox, credential, keys)
+        access = connector.open_access(mailbox, credential, keys)
         subject, body, is_html = request.subject, request.body, request.is_html
         if request.template is not None:
             subject, body, is_html, contact_addresses = _from_template(
@@ -86,56 +74,39 @@ def send_email(db: Database, settings: Settings, request: SendRequest) -> dict[s
             )
             if not recipients[0] and contact_addresses:
                 recipients = [contact_addresses[0]], recipients[1]
-    draft = Draft(sender_name, access.email, *recipients, subject, body, is_html)
-    message = compose(draft, utcnow(), settings.smart_domains)
-    raw = message.as_bytes()
-    message_id = str(message["Message-ID"]).strip().strip("<>")
-    check_server_settings(access.server, settings.allow_private_mail_hosts)
+    draft = connector.Draft(sender_name, access.email, *recipients, subject, body, is_html)
+    message = connector.compose_message(draft, settings)
     try:
-        submit(
-            access.smtp,
-            access.username,
-            access.password,
-            client_context(settings),
-            settings.mail_timeout,
-            (access.email, [*recipients[0], *recipients[1]]),
-            raw,
-        )
-    except AuthFailed as error:
+        connector.submit_message(access, settings, message, [*recipients[0], *recipients[1]])
+    except connector.AuthFailed as error:
         raise UserInputError(
-            f"{error}: update it with `crmmail mailbox password {access.id}`; nothing was sent"
+            f"{error}: set the mailbox's password again; nothing was sent",
+            hint=Hint("update_password", {"reason": str(error), "mailbox_id": access.id}),
         ) from None
-    except ConnectorError as error:
+    except connector.ConnectorError as error:
         raise UserInputError(f"not sent: {error}") from None
-    incoming = Incoming.parse(raw)
     try:
         with db.transaction() as session:
-            _, email_id = capture(
-                session,
-                Destination.load(session, access.id),
-                Placement(access.account_id, access.id, FolderRole.SENT.value),
-                incoming,
-                settings.smart_domains,
-            )
+            email_id = connector.record_sent(session, access, message.raw, settings)
     except SQLAlchemyError as error:
-        log.exception("mailbox %s: sent %s but could not record it", access.id, message_id)
-        copy = _file_sent_copy(db, settings, access, message_id, raw)
+        log.exception("mailbox %s: sent %s but could not record it", access.id, message.message_id)
+        copy = connector.file_sent_copy(db, settings, access, message)
         where = (
             "the next sync imports it from the Sent folder"
-            if copy != SentCopy.PENDING
+            if copy != connector.SentCopy.PENDING
             else ("it is in no Sent folder yet")
         )
         raise SentNotRecorded(
-            f"sent as <{message_id}>, but the CRM could not record it"
+            f"sent as <{message.message_id}>, but the CRM could not record it"
             f" ({type(error).__name__}); {where}"
         ) from None
-    sent_copy = _file_sent_copy(db, settings, access, message_id, raw)
+    sent_copy = connector.file_sent_copy(db, settings, access, message)
     with db.read() as session:
         emails = EmailRepository(session)
         email = emails.get(email_id)
         assert email is not None
         contact_ids = emails.contact_ids([email_id])[email_id]
-        return describe_email(email, contact_ids) | {"sent_copy": sent_copy.value}
+        return SentEmail(*email_fields(email, contact_ids), sent_copy=sent_copy.value)
 
 
 def _from_template(
@@ -154,7 +125,7 @@ def _from_template(
 def _addresses(values: list[str]) -> list[str]:
     found = []
     for value in values:
-        for part in refuse_line_breaks(value, "recipient").split(","):
+        for part in connector.refuse_line_breaks(value, "recipient").split(","):
             if part.strip():
                 found.append(checked_email(part.strip()))
     return list(dict.fromkeys(found))
@@ -165,11 +136,11 @@ def _sender(session: Session, request: SendRequest) -> tuple[Mailbox, MailboxCre
     boxes = MailboxRepository(session)
     mailbox = boxes.get(request.mailbox_id)
     if mailbox is None:
-        raise NotFound(f"no mailbox {request.mailbox_id}: see `crmmail mailbox list SLUG`")
+        raise NotFound(f"no mailbox {request.mailbox_id}", hint=Hint("list_mailboxes"))
     if mailbox.status == MailboxStatus.DISCONNECTED.value:
         raise UserInputError(f"mailbox {mailbox.id} is disconnected: connect it again to send")
     user = AccountRepository(session).user_by_email(
-        mailbox.account_id, checked_email(refuse_line_breaks(request.as_user, "sender"))
+        mailbox.account_id, checked_email(connector.refuse_line_breaks(request.as_user, "sender"))
     )
     if user is None:
         raise NotFound(f"no user {request.as_user} in the mailbox's account")
@@ -181,43 +152,3 @@ def _sender(session: Session, request: SendRequest) -> tuple[Mailbox, MailboxCre
     if credential is None:
         raise UserInputError(f"mailbox {mailbox.id} has no password: set one")
     return mailbox, credential, user.name
-
-
-def _file_sent_copy(
-    db: Database, settings: Settings, access: MailboxAccess, message_id: str, raw: bytes
-) -> SentCopy:
-    """Under the box's lease (one IMAP connection per box), find or APPEND the Sent copy.
-
-    The mail is out already, so nothing here fails the send: what could not be done now is
-    ``pending``, and the sync does it later.
-    """
-    try:
-        token = take_box(db, access.id, settings)
-    except SQLAlchemyError:
-        log.exception("mailbox %s: could not take the box to file a Sent copy", access.id)
-        return SentCopy.PENDING
-    if token is None:
-        return SentCopy.PENDING
-    try:
-        context = client_context(settings)
-        with imap_session(
-            access.imap, access.username, access.password, context, settings.mail_timeout
-        ) as imap:
-            folder = find_sent(imap.folders(), access.sent_folder)
-            if folder is None:
-                return SentCopy.PENDING
-            return ensure_sent_copy(
-                imap, folder, message_id, raw, utcnow(), settings.sent_copy_wait
-            )
-    except ConnectorError as error:
-        log.warning("mailbox %s: the Sent copy waits for the next sync: %s", access.id, error)
-        return SentCopy.PENDING
-    finally:
-        _release(db, access.id, token)
-
-
-def _release(db: Database, mailbox_id: int, token: str) -> None:
-    try:
-        give_back(db, mailbox_id, token)
-    except SQLAlchemyError:  # the lease runs out by itself
-        log.exception("mailbox %s: could not give the box back", mailbox_id)

@@ -1,18 +1,18 @@
 """What a user may see of the mailboxes' email: listings, one email, threads, the Deleted folder.
 
-Every function takes the acting user (``as_user``) and applies ``visibility``: emails of boxes
+Every function takes the acting user (``as_user``) and applies ``permissions``: emails of boxes
 the user may not read are left out, emails in the Deleted folder are left out everywhere but
 in the Deleted listing, which only admins may open.
 """
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crmmail.errors import NotFound
+from crmmail.errors import Hint, NotFound
 from crmmail.mail.message import parse_message
-from crmmail.services.visibility import (
+from crmmail.services.permissions import (
     PermissionDenied,
     Sight,
     Viewer,
@@ -21,6 +21,7 @@ from crmmail.services.visibility import (
     viewer_for,
     viewer_in,
 )
+from crmmail.services.results import Result, json_name
 from crmmail.storage.models import Email, Mailbox
 from crmmail.storage.repositories.emails import EmailRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
@@ -29,30 +30,95 @@ from crmmail.storage.repositories.threads import ThreadRepository
 INSUFFICIENT_RIGHTS = "insufficient rights"
 
 
+@dataclass(frozen=True)
+class EmailView(Result):
+    """An email of a connected mailbox, as listings show it."""
+
+    id: int
+    mailbox_id: int
+    folder: str
+    subject: str
+    from_addr: str = field(metadata=json_name("from"))
+    to: str
+    date: datetime | None
+    message_id: str | None
+    contact_ids: list[int]
+    deleted_on_server: bool
+
+
+@dataclass(frozen=True)
+class DeletedEmailView(EmailView):
+    """An email in the Deleted folder, with when it was deleted."""
+
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AttachmentView(Result):
+    """An attachment listed with its email (its bytes stay on the mail server)."""
+
+    id: int
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ShownEmail(EmailView):
+    """One email with its bodies and attachments."""
+
+    cc: str
+    text: str
+    html: str | None
+    thread_id: int | None
+    deleted: bool
+    attachments: list[AttachmentView]
+
+
+@dataclass(frozen=True)
+class ThreadView(Result):
+    """A thread: its emails (``message_ids``: their ids) and the date of the latest."""
+
+    id: int
+    mailbox_id: int
+    counterpart: str
+    subject: str
+    message_ids: list[int]
+    last_date: datetime | None
+
+
 def readable_boxes(session: Session, viewer: Viewer) -> dict[int, Mailbox]:
     """The account's boxes whose emails ``viewer`` may read."""
     boxes = MailboxRepository(session).list_for_account(viewer.account_id)
     return {box.id: box for box, _ in boxes if sight(viewer, box) is Sight.FULL}
 
 
-def describe_email(email: Email, contact_ids: list[int]) -> dict[str, Any]:
-    return {
-        "id": email.id,
-        "mailbox_id": email.mailbox_id,
-        "folder": email.folder,
-        "subject": email.subject,
-        "from": email.from_addr,
-        "to": email.to_addrs,
-        "date": _iso(email.date),
-        "message_id": email.message_id,
-        "contact_ids": contact_ids,
-        "deleted_on_server": email.deleted_on_server,
-    }
+EmailFields = tuple[int, int, str, str, str, str, datetime | None, str | None, list[int], bool]
+
+
+def email_fields(email: Email, contact_ids: list[int]) -> EmailFields:
+    """The fields of ``EmailView`` (the first ones of the views that extend it), in order."""
+    return (
+        email.id,
+        email.mailbox_id,
+        email.folder,
+        email.subject,
+        email.from_addr,
+        email.to_addrs,
+        email.date,
+        email.message_id,
+        contact_ids,
+        email.deleted_on_server,
+    )
+
+
+def describe_email(email: Email, contact_ids: list[int]) -> EmailView:
+    return EmailView(*email_fields(email, contact_ids))
 
 
 def list_emails(
     session: Session, slug: str, as_user: str | None, mailbox_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[EmailView]:
     viewer = viewer_for(session, slug, as_user)
     readable = readable_boxes(session, viewer)
     _check_chosen_box(session, viewer, readable, mailbox_id, slug)
@@ -76,14 +142,15 @@ def _check_chosen_box(
     """A listing narrowed to one box (``--mailbox ID``) names a box the viewer may read.
 
     Boxes of other accounts do not exist here; the account's own are listed to anyone
-    (``crmmail mailbox list``), so one the viewer may not read is said to be so.
+    (the mailbox listing), so one the viewer may not read is said to be so.
     """
     if mailbox_id is None or mailbox_id in readable:
         return
     box = MailboxRepository(session).get(mailbox_id)
     if box is None or box.account_id != viewer.account_id:
         raise NotFound(
-            f"no mailbox {mailbox_id} in account {slug}: see `crmmail mailbox list {slug}`"
+            f"no mailbox {mailbox_id} in account {slug}",
+            hint=Hint("list_mailboxes", {"slug": slug}),
         )
     raise PermissionDenied(f"mailbox {mailbox_id}: {INSUFFICIENT_RIGHTS} to read its emails")
 
@@ -107,61 +174,57 @@ def readable_email(session: Session, email: Email | None, as_user: str, what: st
     return box
 
 
-def show_email(session: Session, email_id: int, as_user: str) -> dict[str, Any]:
+def show_email(session: Session, email_id: int, as_user: str) -> ShownEmail:
     """One email with its bodies and attachments, if the user may read it."""
     emails = EmailRepository(session)
     email = emails.get(email_id)
     readable_email(session, email, as_user, f"email {email_id}")
     assert email is not None
     message = parse_message(email.raw)
-    return describe_email(email, emails.contact_ids([email.id])[email.id]) | {
-        "cc": email.cc_addrs,
-        "text": message.text,
-        "html": message.html,
-        "thread_id": email.thread_id,
-        "deleted": email.deleted_at is not None,
-        "attachments": [
-            {
-                "id": attachment.id,
-                "filename": attachment.filename,
-                "content_type": attachment.content_type,
-                "size": attachment.size,
-            }
-            for attachment in emails.attachments(email.id)
+    return ShownEmail(
+        *email_fields(email, emails.contact_ids([email.id])[email.id]),
+        cc=email.cc_addrs,
+        text=message.text,
+        html=message.html,
+        thread_id=email.thread_id,
+        deleted=email.deleted_at is not None,
+        attachments=[
+            AttachmentView(a.id, a.filename, a.content_type, a.size)
+            for a in emails.attachments(email.id)
         ],
-    }
+    )
 
 
 def list_threads(
     session: Session, slug: str, as_user: str | None, mailbox_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ThreadView]:
     viewer = viewer_for(session, slug, as_user)
     readable = readable_boxes(session, viewer)
     _check_chosen_box(session, viewer, readable, mailbox_id, slug)
     box_ids = [box_id for box_id in readable if mailbox_id in (None, box_id)]
     threads = ThreadRepository(session).of_mailboxes(box_ids)
     members = EmailRepository(session).in_thread([thread.id for thread in threads])
-    listed: list[dict[str, Any]] = []
+    listed: list[ThreadView] = []
     for thread in threads:
         emails = members[thread.id]
         if not emails:
             continue
         dates = [email.date for email in emails if email.date is not None]
         listed.append(
-            {
-                "id": thread.id,
-                "mailbox_id": thread.mailbox_id,
-                "counterpart": thread.counterpart,
-                "subject": thread.subject,
-                "message_ids": [email.id for email in emails],
-                "last_date": _iso(max(dates)) if dates else None,
-            }
+            ThreadView(
+                thread.id,
+                thread.mailbox_id,
+                thread.counterpart,
+                thread.subject,
+                [email.id for email in emails],
+                max(dates) if dates else None,
+            )
         )
-    listed.sort(key=lambda thread: str(thread["last_date"] or ""), reverse=True)
+    listed.sort(key=lambda thread: _iso(thread.last_date) or "", reverse=True)
     return listed
 
 
-def list_deleted(session: Session, slug: str, as_user: str) -> list[dict[str, Any]]:
+def list_deleted(session: Session, slug: str, as_user: str) -> list[DeletedEmailView]:
     """The Deleted folder: admins only, and of it what they may read."""
     viewer = viewer_for(session, slug, as_user)
     require_admin(viewer, "see the Deleted folder")
@@ -174,7 +237,8 @@ def list_deleted(session: Session, slug: str, as_user: str) -> list[dict[str, An
     ]
     links = emails.contact_ids([row.id for row in rows])
     return [
-        describe_email(row, links[row.id]) | {"deleted_at": _iso(row.deleted_at)} for row in rows
+        DeletedEmailView(*email_fields(row, links[row.id]), deleted_at=row.deleted_at)
+        for row in rows
     ]
 
 

@@ -1,17 +1,16 @@
 """Change a connected box's settings (threads, personal or shared, sharing) and disconnect it."""
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.grouping import counterpart_of, place_in_thread
-from crmmail.connector.lease import take_box
-from crmmail.errors import NotFound, UserInputError
+from crmmail.connector import facade as connector
+from crmmail.errors import Hint, NotFound, UserInputError
 from crmmail.mail.message import parse_message
-from crmmail.services.mailboxes import describe_mailbox
-from crmmail.services.visibility import (
+from crmmail.services.mailboxes import MailboxView, mailbox_fields
+from crmmail.services.permissions import (
     PermissionDenied,
     Viewer,
     may_change,
@@ -28,6 +27,21 @@ from crmmail.storage.repositories.notes import NoteRepository
 from crmmail.storage.repositories.threads import ThreadRepository
 
 
+@dataclass(frozen=True)
+class MailboxSettingsView(MailboxView):
+    """A box with its settings: threads on or off, shared with the admin or not."""
+
+    threads: bool
+    share_with_admin: bool
+
+
+@dataclass(frozen=True)
+class DisconnectedMailbox(MailboxSettingsView):
+    """A box just disconnected, and whether its emails were deleted."""
+
+    emails_deleted: bool
+
+
 def set_mailbox(
     session: Session,
     mailbox_id: int,
@@ -36,7 +50,7 @@ def set_mailbox(
     threads: bool | None = None,
     kind: MailboxKind | None = None,
     share_with_admin: bool | None = None,
-) -> dict[str, Any]:
+) -> MailboxSettingsView:
     """Change what was asked; switching threads on or off regroups the box's emails at once."""
     mailbox, viewer = _managed(session, mailbox_id, as_user, may_change)
     if kind is MailboxKind.SHARED:
@@ -61,13 +75,13 @@ def regroup(session: Session, mailbox: Mailbox) -> None:
     for email in EmailRepository(session).of_mailbox(mailbox.id):
         if not email.counterpart and email.raw:  # stored before threads existed
             message = parse_message(email.raw)
-            email.counterpart = counterpart_of(mailbox, users, email.folder, message)
-        place_in_thread(session, mailbox, email)
+            email.counterpart = connector.counterpart_of(mailbox, users, email.folder, message)
+        connector.place_in_thread(session, mailbox, email)
 
 
 def disconnect_mailbox(
     db: Database, settings: Settings, mailbox_id: int, as_user: str, *, delete_emails: bool
-) -> dict[str, Any]:
+) -> DisconnectedMailbox:
     """Stop syncing and forget the password; with ``delete_emails`` remove the box's emails too.
 
     Notes the removed emails put on cards stay there and say that the content was removed.
@@ -75,7 +89,7 @@ def disconnect_mailbox(
     """
     with db.read() as session:
         _managed(session, mailbox_id, as_user, may_disconnect)
-    token = take_box(db, mailbox_id, settings)
+    token = connector.take_box(db, mailbox_id, settings)
     if token is None:
         raise UserInputError(f"mailbox {mailbox_id} is being synced right now: try again")
     with db.transaction() as session:
@@ -91,7 +105,13 @@ def disconnect_mailbox(
         mailbox.sync_token = None
         mailbox.sync_lease_until = None
         session.flush()
-        return describe_settings(session, mailbox) | {"emails_deleted": delete_emails}
+        owner = AccountRepository(session).user(mailbox.owner_id)
+        return DisconnectedMailbox(
+            *mailbox_fields(mailbox, owner.email if owner else ""),
+            threads=mailbox.threads,
+            share_with_admin=mailbox.share_with_admin,
+            emails_deleted=delete_emails,
+        )
 
 
 def _delete_emails(session: Session, mailbox: Mailbox) -> None:
@@ -107,12 +127,13 @@ def _delete_emails(session: Session, mailbox: Mailbox) -> None:
     ThreadRepository(session).drop_all(mailbox.id)
 
 
-def describe_settings(session: Session, mailbox: Mailbox) -> dict[str, Any]:
+def describe_settings(session: Session, mailbox: Mailbox) -> MailboxSettingsView:
     owner = AccountRepository(session).user(mailbox.owner_id)
-    return describe_mailbox(mailbox, owner.email if owner else "") | {
-        "threads": mailbox.threads,
-        "share_with_admin": mailbox.share_with_admin,
-    }
+    return MailboxSettingsView(
+        *mailbox_fields(mailbox, owner.email if owner else ""),
+        threads=mailbox.threads,
+        share_with_admin=mailbox.share_with_admin,
+    )
 
 
 def _managed(
@@ -121,7 +142,7 @@ def _managed(
     """The box and the acting user, if ``allowed`` lets that user manage it."""
     mailbox = MailboxRepository(session).get(mailbox_id)
     if mailbox is None:
-        raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+        raise NotFound(f"no mailbox {mailbox_id}", hint=Hint("list_mailboxes"))
     viewer = viewer_in(session, mailbox.account_id, as_user)
     if not allowed(viewer, mailbox):
         who = "admins" if mailbox.kind == MailboxKind.SHARED.value else "its owner"

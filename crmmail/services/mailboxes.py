@@ -3,24 +3,19 @@
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from crmmail.config import Settings
-from crmmail.connector.access import secret_owner, server_settings, verify
-from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.discovery import discover
-from crmmail.connector.endpoints import Endpoint, Security, ServerSettings
-from crmmail.connector.errors import AuthFailed, ConnectorError
-from crmmail.connector.hosts import check_address, check_endpoint_names, check_server_settings
-from crmmail.connector.lease import give_back, take_box
-from crmmail.errors import AlreadyExists, NotFound, UserInputError
+from crmmail.connector import facade as connector
+from crmmail.connector.facade import Endpoint, Security, ServerSettings
+from crmmail.errors import AlreadyExists, Hint, NotFound, UserInputError
 from crmmail.services.accounts import get_account
+from crmmail.services.results import Result
 from crmmail.services.validation import checked_email
 from crmmail.storage.base import utcnow
 from crmmail.storage.database import Database
-from crmmail.storage.models import Mailbox, MailboxKind, MailboxStatus, UserRole
+from crmmail.storage.models import Mailbox, MailboxKind, MailboxStatus, User, UserRole
 from crmmail.storage.repositories.accounts import AccountRepository
 from crmmail.storage.repositories.mailboxes import MailboxRepository
 
@@ -30,6 +25,26 @@ DEFAULT_PORTS = {
     ("smtp", Security.SSL): 465,
     ("smtp", Security.STARTTLS): 587,
 }
+
+
+@dataclass(frozen=True)
+class MailboxView(Result):
+    """A connected box as the faces show it: never a secret."""
+
+    id: int
+    email: str
+    kind: str
+    owner: str  # the owner's address
+    status: str
+    last_sync_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ConnectedMailbox(MailboxView):
+    """A box just connected, and where its server settings came from."""
+
+    source: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,7 @@ class HostChoice:
 
 @dataclass(frozen=True)
 class ConnectRequest:
-    """``crmmail mailbox connect`` as data."""
+    """What connecting a mailbox needs."""
 
     slug: str
     user_email: str
@@ -69,24 +84,24 @@ def password_from_env(variable: str) -> str:
     return value
 
 
-def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -> dict[str, Any]:
+def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -> ConnectedMailbox:
     """Check, discover, verify with a real login, then save; nothing is saved on any failure.
 
     A box that was disconnected is connected again in place: its kept emails and folder states
     stay, so the sync resumes where it stopped, without duplicates.
     """
-    check_address(request.email, settings.smart_domains)
+    connector.check_address(request.email, settings.smart_domains)
     email = checked_email(request.email)
-    keys = load_key_ring(settings)  # no key: fail before talking to anyone
+    keys = connector.load_key_ring(settings)  # no key: fail before talking to anyone
     with db.read() as session:
         _check_connect_rights(session, request, email)
     server = _chosen_servers(request, email, settings)
-    check_server_settings(server, settings.allow_private_mail_hosts)
+    connector.check_server_settings(server, settings.allow_private_mail_hosts)
     try:
-        verify(server, email, request.password, settings, request.sent_folder)
-    except AuthFailed as error:
+        connector.verify_login(server, email, request.password, settings, request.sent_folder)
+    except connector.AuthFailed as error:
         raise UserInputError(f"{error}: check the password; nothing was saved") from None
-    except ConnectorError as error:
+    except connector.ConnectorError as error:
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was saved") from None
     with db.transaction() as session:
         owner = _check_connect_rights(session, request, email)
@@ -113,19 +128,21 @@ def connect_mailbox(db: Database, settings: Settings, request: ConnectRequest) -
         mailbox.next_sync_at = utcnow()
         if existing is None:
             boxes.add(mailbox)
-        sealed = keys.seal(request.password, secret_owner(mailbox.id))
-        MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)
-        return describe_mailbox(mailbox, owner.email) | {"source": server.source}
+        key_id, blob = connector.seal_password(keys, mailbox.id, request.password)
+        MailboxRepository(session).set_credential(mailbox.id, key_id, blob)
+        return ConnectedMailbox(*mailbox_fields(mailbox, owner.email), source=server.source)
 
 
-def _check_connect_rights(session: Session, request: ConnectRequest, email: str) -> Any:
+def _check_connect_rights(session: Session, request: ConnectRequest, email: str) -> User:
     account = get_account(session, request.slug)
     users = AccountRepository(session)
     owner = users.user_by_email(account.id, checked_email(request.user_email))
     if owner is None:
         raise NotFound(f"no user {request.user_email} in account {request.slug}: add them first")
     if request.shared and request.share_with_admin:
-        raise UserInputError("--share-with-admin is for personal mailboxes: leave it out")
+        raise UserInputError(
+            "only a personal mailbox is shared with the admin", hint=Hint("unshare_shared_box")
+        )
     if request.shared and owner.role != UserRole.ADMIN.value:
         raise UserInputError(f"{owner.email} is not an admin: only admins connect shared mailboxes")
     existing = MailboxRepository(session).by_email(account.id, email)
@@ -142,8 +159,8 @@ def _check_reconnect(existing: Mailbox, owner_id: int, request: ConnectRequest) 
     if request.shared != was_shared:
         kind = "shared" if was_shared else "personal"
         raise UserInputError(
-            f"{existing.email} was a {kind} mailbox: connect it again as one"
-            " (change its type afterwards with `crmmail mailbox set`)"
+            f"{existing.email} was a {kind} mailbox: connect it again as one",
+            hint=Hint("change_mailbox_type"),
         )
     if not was_shared and existing.owner_id != owner_id:
         raise UserInputError(
@@ -153,14 +170,14 @@ def _check_reconnect(existing: Mailbox, owner_id: int, request: ConnectRequest) 
 
 def _chosen_servers(request: ConnectRequest, email: str, settings: Settings) -> ServerSettings:
     if not request.imap.given() and not request.smtp.given():
-        return discover(email, settings)
+        return connector.discover(email, settings)
     if request.imap.host is None or request.smtp.host is None:
         raise UserInputError("give both --imap-host and --smtp-host, or neither to discover them")
     server = ServerSettings(
         imap=_endpoint("imap", request.imap), smtp=_endpoint("smtp", request.smtp), source="given"
     )
-    check_endpoint_names(server.imap, "IMAP")
-    check_endpoint_names(server.smtp, "SMTP")
+    connector.check_endpoint_names(server.imap, "IMAP")
+    connector.check_endpoint_names(server.smtp, "SMTP")
     return server
 
 
@@ -175,20 +192,27 @@ def _endpoint(kind: str, choice: HostChoice) -> Endpoint:
     return Endpoint(choice.host.strip().lower().rstrip("."), port, security)
 
 
-def describe_mailbox(mailbox: Mailbox, owner: str) -> dict[str, Any]:
-    """The public view of a box: never a secret."""
-    return {
-        "id": mailbox.id,
-        "email": mailbox.email,
-        "kind": mailbox.kind,
-        "owner": owner,
-        "status": mailbox.status,
-        "last_sync_at": _iso(mailbox.last_sync_at),
-        "last_error": mailbox.last_error,
-    }
+MailboxFields = tuple[int, str, str, str, str, datetime | None, str | None]
 
 
-def list_mailboxes(session: Session, slug: str) -> list[dict[str, Any]]:
+def mailbox_fields(mailbox: Mailbox, owner: str) -> MailboxFields:
+    """The fields of ``MailboxView`` (the first ones of the views that extend it), in order."""
+    return (
+        mailbox.id,
+        mailbox.email,
+        mailbox.kind,
+        owner,
+        mailbox.status,
+        mailbox.last_sync_at,
+        mailbox.last_error,
+    )
+
+
+def describe_mailbox(mailbox: Mailbox, owner: str) -> MailboxView:
+    return MailboxView(*mailbox_fields(mailbox, owner))
+
+
+def list_mailboxes(session: Session, slug: str) -> list[MailboxView]:
     account = get_account(session, slug)
     return [
         describe_mailbox(mailbox, owner)
@@ -198,36 +222,36 @@ def list_mailboxes(session: Session, slug: str) -> list[dict[str, Any]]:
 
 def change_password(
     db: Database, settings: Settings, mailbox_id: int, password: str
-) -> dict[str, Any]:
+) -> MailboxView:
     """Verify the new password, seal it, and put the box back on the schedule at once.
 
     The box's lease is taken first (waiting a little for a sync in progress), so the check is
     the box's only IMAP connection and no sync on the old password records over the new one.
     """
-    keys = load_key_ring(settings)
+    keys = connector.load_key_ring(settings)
     with db.read() as session:
         mailbox = _get(session, mailbox_id)
-        server = server_settings(mailbox)
+        server = connector.stored_server_settings(mailbox)
         username, sent_folder = mailbox.username, mailbox.sent_folder
-    check_server_settings(server, settings.allow_private_mail_hosts)
-    token = take_box(db, mailbox_id, settings)
+    connector.check_server_settings(server, settings.allow_private_mail_hosts)
+    token = connector.take_box(db, mailbox_id, settings)
     if token is None:
         raise UserInputError(
             f"mailbox {mailbox_id} is being synced right now: try again in a minute;"
             " nothing was changed"
         )
     try:
-        verify(server, username, password, settings, sent_folder)
-    except AuthFailed as error:
-        give_back(db, mailbox_id, token)
+        connector.verify_login(server, username, password, settings, sent_folder)
+    except connector.AuthFailed as error:
+        connector.give_back(db, mailbox_id, token)
         raise UserInputError(f"{error}: check the password; nothing was changed") from None
-    except ConnectorError as error:
-        give_back(db, mailbox_id, token)
+    except connector.ConnectorError as error:
+        connector.give_back(db, mailbox_id, token)
         raise UserInputError(f"cannot use this mailbox: {error}; nothing was changed") from None
-    sealed = keys.seal(password, secret_owner(mailbox_id))
+    key_id, blob = connector.seal_password(keys, mailbox_id, password)
     with db.transaction() as session:
         mailbox = _get(session, mailbox_id)
-        MailboxRepository(session).set_credential(mailbox.id, sealed.key_id, sealed.blob)
+        MailboxRepository(session).set_credential(mailbox.id, key_id, blob)
         imported = _imported(session, mailbox.id)
         mailbox.status = (MailboxStatus.ACTIVE if imported else MailboxStatus.IMPORTING).value
         mailbox.last_error = None
@@ -251,9 +275,5 @@ def _imported(session: Session, mailbox_id: int | None) -> bool:
 def _get(session: Session, mailbox_id: int) -> Mailbox:
     mailbox = MailboxRepository(session).get(mailbox_id)
     if mailbox is None:
-        raise NotFound(f"no mailbox {mailbox_id}: see `crmmail mailbox list SLUG`")
+        raise NotFound(f"no mailbox {mailbox_id}", hint=Hint("list_mailboxes"))
     return mailbox
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

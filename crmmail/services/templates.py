@@ -1,12 +1,13 @@
 """Mail templates: save and edit (checked), list, delete, and render for a contact, a lead and
 the sending user."""
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from crmmail.errors import AlreadyExists, NotFound
+from crmmail.errors import AlreadyExists, Hint, NotFound
 from crmmail.services.accounts import get_account
+from crmmail.services.results import Result
 from crmmail.services.validation import checked_email, checked_name
 from crmmail.storage.models import Template
 from crmmail.storage.repositories.accounts import AccountRepository
@@ -17,9 +18,28 @@ from crmmail.templates.render import Rendered, check_template, render_template
 MAX_TEMPLATE_NAME = 200
 
 
+@dataclass(frozen=True)
+class TemplateView(Result):
+    """A saved template, without its body."""
+
+    id: int
+    name: str
+    subject: str
+    html: bool
+
+
+@dataclass(frozen=True)
+class RenderedView(Result):
+    """A template filled in: the subject, the text, and the HTML of an HTML template."""
+
+    subject: str
+    text: str
+    html: str | None
+
+
 def add_template(
     session: Session, slug: str, name: str, subject: str, body: str, is_html: bool
-) -> dict[str, Any]:
+) -> TemplateView:
     account = get_account(session, slug)
     name = checked_name(name, "template", MAX_TEMPLATE_NAME)
     check_template(subject, body, is_html)
@@ -41,7 +61,7 @@ def edit_template(
     subject: str | None = None,
     body: str | None = None,
     is_html: bool | None = None,
-) -> dict[str, Any]:
+) -> TemplateView:
     """Change what is given (``None``: keep it), checked as ``add_template`` checks."""
     account = get_account(session, slug)
     templates = TemplateRepository(session, account.id)
@@ -60,7 +80,7 @@ def edit_template(
     return describe_template(template)
 
 
-def delete_template(session: Session, slug: str, name: str) -> dict[str, Any]:
+def delete_template(session: Session, slug: str, name: str) -> TemplateView:
     account = get_account(session, slug)
     templates = TemplateRepository(session, account.id)
     template = _template(templates, name)
@@ -72,22 +92,17 @@ def delete_template(session: Session, slug: str, name: str) -> dict[str, Any]:
 def _template(templates: TemplateRepository, name: str) -> Template:
     template = templates.by_name(name)
     if template is None:
-        raise NotFound(f"no template {name!r}: see `crmmail template list SLUG`")
+        raise NotFound(f"no template {name!r}", hint=Hint("list_templates"))
     return template
 
 
-def list_templates(session: Session, slug: str) -> list[dict[str, Any]]:
+def list_templates(session: Session, slug: str) -> list[TemplateView]:
     account = get_account(session, slug)
     return [describe_template(t) for t in TemplateRepository(session, account.id).list()]
 
 
-def describe_template(template: Template) -> dict[str, Any]:
-    return {
-        "id": template.id,
-        "name": template.name,
-        "subject": template.subject,
-        "html": template.is_html,
-    }
+def describe_template(template: Template) -> TemplateView:
+    return TemplateView(template.id, template.name, template.subject, template.is_html)
 
 
 def render_for(
@@ -137,10 +152,10 @@ def render(
     contact_id: int,
     lead_id: int | None = None,
     as_user: str | None = None,
-) -> dict[str, Any]:
+) -> RenderedView:
     account = get_account(session, slug)
     rendered, _, _ = render_for(session, account.id, name, contact_id, lead_id, as_user)
-    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
+    return RenderedView(rendered.subject, rendered.text, rendered.html)
 
 
 def _last_name(name: str, first_name: str) -> str:

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from crmmail.errors import StorageUnavailable, UserInputError
+from crmmail.errors import CrmmailError, UserInputError
 from crmmail.storage.database import SQLITE_READONLY
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -19,7 +19,7 @@ POSTGRESQL_REFUSED_WRITE = {"25006", "42501"}  # read_only_sql_transaction, insu
 _WRITE_PROBE = text("UPDATE alembic_version SET version_num = version_num")
 
 
-class DatabaseReadOnly(StorageUnavailable):
+class DatabaseReadOnly(CrmmailError):
     """The database answers reads but refuses writes (file, mount, or server set read-only)."""
 
 

@@ -12,7 +12,7 @@ from crmmail.errors import AlreadyExists, UserInputError
 from crmmail.services import crm, deleted, mail_views, mailbox_rules, templates
 from crmmail.services.attachments import AttachmentUnavailable, get_attachment
 from crmmail.services.emails import SendRequest, TemplateChoice, send_email
-from crmmail.services.visibility import PermissionDenied
+from crmmail.services.permissions import PermissionDenied
 from crmmail.storage.base import utcnow
 from crmmail.storage.models import MailboxKind
 from crmmail.templates.render import TemplateError

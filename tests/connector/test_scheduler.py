@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.schedule import Schedule
-from crmmail.connector.scheduler import MailboxBusy, SyncScheduler
+from crmmail.connector.scheduler import MailboxBusy, Schedule, SyncScheduler
 from crmmail.errors import NotFound, UserInputError
 from crmmail.processor.worker import Worker
 from crmmail.services import mailboxes

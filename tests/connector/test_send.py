@@ -8,8 +8,7 @@ from email import message_from_bytes
 import pytest
 
 from crmmail.connector.credentials import load_key_ring
-from crmmail.connector.schedule import Schedule
-from crmmail.connector.scheduler import SyncScheduler
+from crmmail.connector.scheduler import Schedule, SyncScheduler
 from crmmail.errors import UserInputError
 from crmmail.services.emails import SendRequest, SentNotRecorded, send_email
 from crmmail.storage.base import utcnow

@@ -4,8 +4,8 @@ import dkim
 import pytest
 import spf
 
-from crmmail.auth.check import check_sender
-from crmmail.auth.lookup import DnsLookup
+from crmmail.sender_auth.check import check_sender
+from crmmail.sender_auth.lookup import DnsLookup
 
 
 def test_a_crashing_spf_or_dkim_library_reads_permerror(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,12 +19,12 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from crmmail.auth.results import summary
 from crmmail.cli import cli as crmmail_cli
 from crmmail.config import Settings
 from crmmail.connector.capture import Destination, Incoming, Placement, capture
 from crmmail.processor.steps.authenticate import forged_results
 from crmmail.processor.worker import Worker
+from crmmail.sender_auth.results import summary
 from crmmail.services import accounts, crm
 from crmmail.storage.database import Database
 from crmmail.storage.models import InboundMessage, Mailbox

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from crmmail.connector.capture import Destination, Incoming, Placement, capture
 from crmmail.errors import NotFound
 from crmmail.services import accounts, crm, mail_views
-from crmmail.services.visibility import PermissionDenied
+from crmmail.services.permissions import PermissionDenied
 from crmmail.storage.database import Database
 from crmmail.storage.models import Mailbox
 from crmmail.storage.repositories.accounts import AccountRepository

@@ -14,14 +14,14 @@ import re
 
 import dns.resolver
 
-from crmmail.auth.check import check_sender
-from crmmail.auth.lookup import DNS_TIMEOUT, DnsLookup
-from crmmail.auth.results import claims_authserv_id
-from crmmail.auth.spf_check import client_ip
 from crmmail.config import Settings
 from crmmail.errors import UserInputError
 from crmmail.mail.resolver import resolver_of
 from crmmail.processor.context import MessageContext
+from crmmail.sender_auth.check import check_sender
+from crmmail.sender_auth.lookup import DNS_TIMEOUT, DnsLookup
+from crmmail.sender_auth.results import claims_authserv_id
+from crmmail.sender_auth.spf_check import client_ip
 
 AUTHENTICATION_RESULTS = "authentication-results"
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

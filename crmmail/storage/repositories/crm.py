@@ -147,25 +147,6 @@ class CrmRepository:
         if rows:
             self.session.execute(insert(table), rows)
 
-    def open_leads_of(self, contact_ids: Iterable[int]) -> list[int]:
-        """Ids of the open leads that any of these contacts is linked to."""
-        ids = sorted(set(contact_ids))
-        if not ids:
-            return []
-        return list(
-            self.session.scalars(
-                select(Lead.id)
-                .join(lead_contact, lead_contact.c.lead_id == Lead.id)
-                .where(
-                    Lead.account_id == self.account_id,
-                    Lead.status == LeadStatus.OPEN.value,
-                    lead_contact.c.contact_id.in_(ids),
-                )
-                .distinct()
-                .order_by(Lead.id)
-            )
-        )
-
     def linked_cards(self, contact_ids: Iterable[int]) -> tuple[list[int], list[int]]:
         """The open leads and the customers these contacts belong to, in one round trip."""
         ids = sorted(set(contact_ids))
@@ -192,24 +173,6 @@ class CrmRepository:
         for kind, card_id in self.session.execute(union_all(leads, customers)):
             found[kind].add(card_id)
         return sorted(found["lead"]), sorted(found["customer"])
-
-    def customers_of(self, contact_ids: Iterable[int]) -> list[int]:
-        """Ids of the customers that any of these contacts belongs to."""
-        ids = sorted(set(contact_ids))
-        if not ids:
-            return []
-        return list(
-            self.session.scalars(
-                select(Customer.id)
-                .join(customer_contact, customer_contact.c.customer_id == Customer.id)
-                .where(
-                    Customer.account_id == self.account_id,
-                    customer_contact.c.contact_id.in_(ids),
-                )
-                .distinct()
-                .order_by(Customer.id)
-            )
-        )
 
     def list_leads(self) -> list[tuple[Lead, list[int]]]:
         leads = self.session.scalars(

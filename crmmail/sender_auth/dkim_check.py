@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import dkim
 
-from crmmail.auth.lookup import DnsLookup, DnsTemporaryError
+from crmmail.sender_auth.lookup import DnsLookup, DnsTemporaryError
 
 MAX_SIGNATURES = 5  # more than this is abuse; the first ones decide
 DKIM_SIGNATURE = b"dkim-signature"

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from crmmail.errors import NotFound, UserInputError
+from crmmail.errors import Hint, NotFound, UserInputError
 from crmmail.services.accounts import get_account
 from crmmail.services.validation import checked_email
 from crmmail.storage.models import Mailbox, MailboxKind, UserRole
@@ -54,7 +54,7 @@ def viewer_in(session: Session, account_id: int, as_user: str | None) -> Viewer:
         return Viewer(account_id, None, is_admin=False, email_access=False)
     user = AccountRepository(session).user_by_email(account_id, checked_email(as_user))
     if user is None:
-        raise NotFound(f"no user {as_user} in this account: add them with `crmmail user add`")
+        raise NotFound(f"no user {as_user} in this account", hint=Hint("add_user"))
     return Viewer(account_id, user.id, user.role == UserRole.ADMIN.value, user.email_access)
 
 

@@ -8,11 +8,11 @@ is logged: the message goes on rather than failing every attempt and ending ``de
 import logging
 from collections.abc import Sequence
 
-from crmmail.auth.dkim_check import DkimResult, verify_dkim
-from crmmail.auth.dmarc import DmarcResult, evaluate
-from crmmail.auth.lookup import DnsLookup
-from crmmail.auth.results import SenderAuthentication
-from crmmail.auth.spf_check import SpfResult, check_spf, client_ip
+from crmmail.sender_auth.dkim_check import DkimResult, verify_dkim
+from crmmail.sender_auth.dmarc import DmarcResult, evaluate
+from crmmail.sender_auth.lookup import DnsLookup
+from crmmail.sender_auth.results import SenderAuthentication
+from crmmail.sender_auth.spf_check import SpfResult, check_spf, client_ip
 
 log = logging.getLogger(__name__)
 

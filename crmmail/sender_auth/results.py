@@ -9,9 +9,9 @@ tokens are quoted, so nothing taken from the message can break the field. A mess
 import re
 from dataclasses import dataclass, field
 
-from crmmail.auth.dkim_check import DkimResult
-from crmmail.auth.dmarc import DmarcResult
-from crmmail.auth.spf_check import SpfResult
+from crmmail.sender_auth.dkim_check import DkimResult
+from crmmail.sender_auth.dmarc import DmarcResult
+from crmmail.sender_auth.spf_check import SpfResult
 
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-./=?^_`{|}~@]+")
 _RESINFO = re.compile(r"^\s*([a-z0-9_.-]+)\s*=\s*([a-z]+)", re.IGNORECASE)

@@ -14,9 +14,9 @@ from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
-from crmmail.auth.dkim_check import DkimResult
-from crmmail.auth.lookup import DnsLookup, DnsTemporaryError
-from crmmail.auth.spf_check import SpfResult
+from crmmail.sender_auth.dkim_check import DkimResult
+from crmmail.sender_auth.lookup import DnsLookup, DnsTemporaryError
+from crmmail.sender_auth.spf_check import SpfResult
 
 POLICIES = ("none", "quarantine", "reject")
 RECORD_PREFIX = b"v=dmarc1"

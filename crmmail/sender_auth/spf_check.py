@@ -11,7 +11,7 @@ from typing import Any
 
 import spf as pyspf
 
-from crmmail.auth.lookup import DnsLookup, DnsTemporaryError
+from crmmail.sender_auth.lookup import DnsLookup, DnsTemporaryError
 
 MAX_LABEL = 63
 
