@@ -42,6 +42,7 @@ HINTS = {
     "change_mailbox_type": "{message} (change its type afterwards with `crmmail mailbox set`)",
     "unshare_shared_box": "--share-with-admin is for personal mailboxes: leave it out",
     "set_password": "{message} with `crmmail mailbox password {mailbox_id} --password-env VAR`",
+    "give_recipient": "give at least one recipient with --to",
     "update_password": (
         "{reason}: update it with `crmmail mailbox password {mailbox_id}`; nothing was sent"
     ),

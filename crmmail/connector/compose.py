@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid
 
-from crmmail.errors import UserInputError
+from crmmail.errors import Hint, UserInputError
 from crmmail.routing.address import is_our_domain
 
 # Everything str.splitlines() breaks on, and NUL: none of it belongs in a header field.
@@ -59,7 +59,7 @@ def compose(draft: Draft, now: datetime, smart_domains: tuple[str, ...]) -> Emai
     if is_our_domain(draft.sender, smart_domains):
         raise UserInputError(f"{draft.sender} is a smart address: it cannot send mail")
     if not draft.to:
-        raise UserInputError("give at least one recipient with --to")
+        raise UserInputError("the email has no recipient", hint=Hint("give_recipient"))
     if len(draft.to) + len(draft.cc) > MAX_RECIPIENTS:
         raise UserInputError(f"too many recipients: at most {MAX_RECIPIENTS}")
     subject = refuse_line_breaks(draft.subject, "subject")

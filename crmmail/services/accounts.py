@@ -27,7 +27,7 @@ MAX_NAME = 200
 SlugsChanged = Callable[[str, str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AccountView(Result):
     """An account as the faces show it: its slug, name, DMARC policy and smart addresses."""
 
@@ -37,7 +37,7 @@ class AccountView(Result):
     smart_addresses: dict[str, str]  # action (note, contact, lead) -> address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UserView(Result):
     """A user of an account."""
 

@@ -25,7 +25,7 @@ MAX_PERSON_NAME = 200
 MAX_CARD_NAME = 300
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ContactView(Result):
     id: int
     name: str
@@ -33,7 +33,7 @@ class ContactView(Result):
     emails: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LeadView(Result):
     id: int
     name: str
@@ -41,14 +41,14 @@ class LeadView(Result):
     contact_ids: list[int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CustomerView(Result):
     id: int
     name: str
     contact_ids: list[int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NoteAuth(Result):
     """The sender checks of a received message for a CRM view.
 
@@ -64,7 +64,7 @@ class NoteAuth(Result):
     results: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NoteView(Result):
     """A note on a card. For a viewer who may not read its email (``insufficient_rights``)
     what the email says (subject, from, message_id, inbound_id, auth) is ``None``."""

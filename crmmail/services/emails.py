@@ -25,7 +25,7 @@ class SentNotRecorded(CrmmailError):
     """The server took the message, but the database did not take the record of it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SentEmail(EmailView):
     """An email just sent, and what became of its copy in the box's Sent folder."""
 

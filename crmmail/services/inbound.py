@@ -12,7 +12,7 @@ from crmmail.storage.models import InboundStatus
 from crmmail.storage.repositories.inbound import InboundRepository
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InboundView(Result):
     """A received message in the spool, with how its processing stands."""
 
@@ -28,7 +28,7 @@ class InboundView(Result):
     last_error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InboundStatusView(Result):
     """A spooled message's status after a change."""
 

@@ -30,7 +30,7 @@ from crmmail.storage.repositories.threads import ThreadRepository
 INSUFFICIENT_RIGHTS = "insufficient rights"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EmailView(Result):
     """An email of a connected mailbox, as listings show it."""
 
@@ -46,14 +46,14 @@ class EmailView(Result):
     deleted_on_server: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeletedEmailView(EmailView):
     """An email in the Deleted folder, with when it was deleted."""
 
     deleted_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AttachmentView(Result):
     """An attachment listed with its email (its bytes stay on the mail server)."""
 
@@ -63,7 +63,7 @@ class AttachmentView(Result):
     size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ShownEmail(EmailView):
     """One email with its bodies and attachments."""
 
@@ -75,7 +75,7 @@ class ShownEmail(EmailView):
     attachments: list[AttachmentView]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ThreadView(Result):
     """A thread: its emails (``message_ids``: their ids) and the date of the latest."""
 

@@ -27,7 +27,7 @@ from crmmail.storage.repositories.notes import NoteRepository
 from crmmail.storage.repositories.threads import ThreadRepository
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MailboxSettingsView(MailboxView):
     """A box with its settings: threads on or off, shared with the admin or not."""
 
@@ -35,7 +35,7 @@ class MailboxSettingsView(MailboxView):
     share_with_admin: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DisconnectedMailbox(MailboxSettingsView):
     """A box just disconnected, and whether its emails were deleted."""
 

@@ -27,7 +27,7 @@ DEFAULT_PORTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MailboxView(Result):
     """A connected box as the faces show it: never a secret."""
 
@@ -40,7 +40,7 @@ class MailboxView(Result):
     last_error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConnectedMailbox(MailboxView):
     """A box just connected, and where its server settings came from."""
 

@@ -4,7 +4,8 @@ A result is a frozen dataclass that subclasses ``Result``. Its JSON object has t
 their declared order (a subclass adds its fields after its base's), a ``datetime`` in ISO 8601,
 an enum as its value, and a field whose JSON name is no Python name declared with
 ``field(metadata=json_name("from"))``. A result is also a read-only mapping of that JSON
-object (``result["from"]``, ``result.get("subject")``), as the faces show it.
+object (``result["from"]``, ``result.get("subject")``), as the faces show it, and equals any
+mapping with the same JSON form: declare results ``@dataclass(frozen=True, eq=False)``.
 """
 
 import dataclasses

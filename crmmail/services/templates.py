@@ -18,7 +18,7 @@ from crmmail.templates.render import Rendered, check_template, render_template
 MAX_TEMPLATE_NAME = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TemplateView(Result):
     """A saved template, without its body."""
 
@@ -28,7 +28,7 @@ class TemplateView(Result):
     html: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RenderedView(Result):
     """A template filled in: the subject, the text, and the HTML of an HTML template."""
 
