@@ -36,25 +36,6 @@ class NoteRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, note: Note) -> Note:
-        self.session.add(note)
-        self.session.flush()
-        return note
-
-    def on_card(self, account_id: int, entity_type: str, entity_id: int, message_key: str) -> bool:
-        """Whether the card already has a note for this message."""
-        found = self.session.scalar(
-            select(Note.id)
-            .where(
-                Note.account_id == account_id,
-                Note.message_key == message_key,
-                Note.entity_type == entity_type,
-                Note.entity_id == entity_id,
-            )
-            .limit(1)
-        )
-        return found is not None
-
     def put_on_cards(
         self,
         account_id: int,
@@ -183,12 +164,3 @@ class NoteRepository:
             ).where(InboundMessage.id.in_(wanted), InboundMessage.auth_results.is_not(None))
         )
         return {row.id: (row.auth_results, row.auth_disposition) for row in rows}
-
-    def attachments_of(self, inbound_id: int) -> list[Attachment]:
-        return list(
-            self.session.scalars(
-                select(Attachment)
-                .where(Attachment.inbound_id == inbound_id)
-                .order_by(Attachment.id)
-            )
-        )
