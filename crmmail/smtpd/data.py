@@ -14,6 +14,9 @@ than the reader's limit or ``line_length_limit`` is read and thrown away, with t
 message (``500``). One difference: when the connection goes away before the final dot,
 aiosmtpd may hand what it has to the handler; here the message is dropped (its client got no
 ``250`` and sends it again).
+
+The listener reads from the session's own stream, which aiosmtpd does not expose: the one
+private seam of the intake, kept in ``crmmail.smtpd.aiosmtpd_seam``.
 """
 
 import asyncio

@@ -20,20 +20,32 @@ are cut (their client got no ``250``, so it will send again: nothing is lost).
 
 aiosmtpd answers some refusals itself (``552`` for size); they are reported by their code.
 
-The DATA command is aiosmtpd's, except that the message is read into one buffer by
-``crmmail.smtpd.data`` (same rules, about half the memory at the final dot).
+How this sits on aiosmtpd: on what it documents, and on one private seam kept in
+``crmmail.smtpd.aiosmtpd_seam``. The connection limits are a gate in front of the protocol
+(``crmmail.smtpd.connections``). The PROXY header is taken by the ``handle_PROXY`` hook. The
+DATA command is an ``smtp_DATA`` of our own that reads the message into one buffer
+(``crmmail.smtpd.data``: same rules, about half the memory at the final dot). The deadlines
+(``crmmail.smtpd.deadlines``) are kept by the session from the asyncio protocol methods and the
+``smtp_<COMMAND>`` methods, because aiosmtpd's own ``timeout`` and ``proxy_protocol_timeout``
+close a connection without a reply and cannot tell a slow message from a silent client; they
+are given to aiosmtpd as never expiring.
 """
 
 import asyncio
+import functools
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any, AnyStr, cast
 
 from aiosmtpd.proxy_protocol import ProxyData
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from crmmail.config import Settings
-from crmmail.smtpd import replies
+from crmmail.smtpd import aiosmtpd_seam, replies
+from crmmail.smtpd.connections import ConnectionGate, Sessions
 from crmmail.smtpd.data import DataOutcome, read_data
+from crmmail.smtpd.deadlines import SessionDeadlines
 from crmmail.smtpd.handler import IntakeHandler
 from crmmail.smtpd.proxy import PROXY_HEADER_TIMEOUT, TrustedProxies, proxied_client
 from crmmail.smtpd.refusals import RefusalReason
@@ -47,45 +59,80 @@ NO_AUTH = ("LOGIN", "PLAIN")
 # refusing them would bounce real mail, so lines are accepted up to this length.
 MAX_LINE_LENGTH = 64 * 1024
 DRAIN_POLL = 0.05  # seconds between looks at the sessions while shutting down
+DEFAULT_TIMEOUT = 300.0  # seconds of silence (aiosmtpd's default); the listener uses ours
 DEFAULT_DATA_TIMEOUT = 600.0  # seconds; the listener uses CRMMAIL_DATA_TIMEOUT
+# aiosmtpd's own timers close without a reply; ours answer, so aiosmtpd's never expire.
+NEVER = math.inf
 SIZE_REFUSAL = "552 "  # aiosmtpd's own "message too big" replies (at MAIL and after DATA)
-# aiosmtpd's own replies around DATA, kept word for word.
-NEED_RCPT = "503 Error: need RCPT command"
-DATA_SYNTAX = "501 Syntax: DATA"
-START_DATA = "354 End data with <CR><LF>.<CR><LF>"
 DATA_REFUSALS = {
-    DataOutcome.LINE_TOO_LONG: "500 Line too long (see RFC5321 4.5.3.1.6)",
-    DataOutcome.TOO_BIG: "552 Error: Too much mail data",
+    DataOutcome.LINE_TOO_LONG: aiosmtpd_seam.DATA_LINE_TOO_LONG,
+    DataOutcome.TOO_BIG: aiosmtpd_seam.DATA_TOO_MUCH,
 }
 
-
-class Sessions:
-    """The open SMTP sessions of a listener, its connection limits, whether it is shutting down."""
-
-    def __init__(self, max_total: int, max_per_ip: int) -> None:
-        self.open: set[IntakeSMTP] = set()
-        self.draining = False
-        self.max_total = max_total
-        self.max_per_ip = max_per_ip
-
-    def admits(self, peer_ip: str) -> bool:
-        """Whether one more session (from ``peer_ip``) stays within the limits."""
-        return self.has_room() and self.room_for(peer_ip)
-
-    def has_room(self) -> bool:
-        """Whether one more session stays within the total limit."""
-        return len(self.open) < self.max_total
-
-    def room_for(self, peer_ip: str, newcomer: "IntakeSMTP | None" = None) -> bool:
-        """Whether ``newcomer`` (or one more session) from ``peer_ip`` stays within its limit."""
-        from_peer = sum(
-            1 for session in self.open if session is not newcomer and session.peer_ip == peer_ip
-        )
-        return from_peer < self.max_per_ip
+SmtpCommand = Callable[["IntakeSMTP", str], Awaitable[None]]
 
 
+def _restarting_the_wait(command: SmtpCommand) -> SmtpCommand:
+    @functools.wraps(command)  # keeps aiosmtpd's @syntax marks, which HELP reads
+    async def restarted(session: "IntakeSMTP", arg: str) -> None:
+        session.deadlines.wait()
+        await command(session, arg)
+
+    return restarted
+
+
+def _commands_restart_the_wait(cls: type["IntakeSMTP"]) -> type["IntakeSMTP"]:
+    """Every command aiosmtpd dispatches restarts the session's wait (as aiosmtpd's timer would).
+
+    aiosmtpd dispatches a command to its ``smtp_<COMMAND>`` method only when it is one it knows
+    and may run; a line it refuses (unknown, too long, before STARTTLS) keeps the clock running.
+    """
+    for name in dir(cls):
+        if name.startswith("smtp_"):
+            setattr(cls, name, _restarting_the_wait(getattr(cls, name)))
+    return cls
+
+
+class ListenerHooks:
+    """The hooks aiosmtpd calls by name: the PROXY header is the session's, the rest the intake's.
+
+    (``handle_DATA`` is called by ``IntakeSMTP.smtp_DATA``, which reads the message itself.)
+    """
+
+    def __init__(self, intake: IntakeHandler) -> None:
+        self.intake = intake
+
+    async def handle_PROXY(
+        self, server: SMTP, session: Session, envelope: Envelope, proxy_data: ProxyData
+    ) -> bool:
+        assert isinstance(server, IntakeSMTP)
+        return await server.accept_proxy_header(proxy_data)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        return await self.intake.handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return await self.intake.handle_DATA(server, session, envelope)
+
+    async def handle_exception(self, error: Exception) -> str:
+        return await self.intake.handle_exception(error)
+
+
+@_commands_restart_the_wait
 class IntakeSMTP(SMTP):
-    """aiosmtpd's SMTP protocol that knows its listener's sessions and whether it is in DATA."""
+    """aiosmtpd's SMTP protocol keeping its own deadlines, knowing its listener's sessions.
+
+    ``timeout`` and ``proxy_protocol_timeout`` mean what they mean to aiosmtpd (the silence a
+    client is allowed; the wait for a load balancer's header, which also turns reading one on),
+    but expiring they answer ``421 4.4.2`` (or, before the header, log and hang up).
+    """
 
     line_length_limit = MAX_LINE_LENGTH
 
@@ -94,21 +141,28 @@ class IntakeSMTP(SMTP):
         handler: IntakeHandler,
         sessions: Sessions,
         *,
-        trusted_proxies: TrustedProxies | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
         data_timeout: float = DEFAULT_DATA_TIMEOUT,
+        proxy_protocol_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(handler, **kwargs)
+        super().__init__(
+            ListenerHooks(handler),
+            timeout=NEVER,
+            proxy_protocol_timeout=None if proxy_protocol_timeout is None else NEVER,
+            **kwargs,
+        )
         self.handler = handler
         self.sessions = sessions
-        self.trusted_proxies = trusted_proxies or TrustedProxies(())
-        self.data_timeout = data_timeout
+        self.proxy_header_timeout = proxy_protocol_timeout
+        self.deadlines = SessionDeadlines(
+            self.loop, timeout, data_timeout, self._silence_expired, self._data_too_slow
+        )
         self.in_data = False
         self.peer_ip = ""  # the client's address (behind a load balancer: from its header)
+        self.connection_peer = "?"  # the address the connection comes from (the balancer)
         self.client: tuple[str, int] | None = None  # the client a PROXY header named
         self.proxy_header: ProxyData | None = None
-        self.refused = False
-        self._data_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is not None:
@@ -117,61 +171,29 @@ class IntakeSMTP(SMTP):
             if self.client is not None and self.session is not None:
                 self._set_session_peer(self.client)
                 self.session.proxy_data = self.proxy_header
+            self.deadlines.wait()
             return
         peer = transport.get_extra_info("peername")
-        peer_ip = str(peer[0]) if peer else ""
-        if self.trusted_proxies.trusts(peer_ip):
-            # aiosmtpd reads the header before the greeting; the client's address (and so its
-            # per-address limit) is known only then.
-            self._proxy_timeout = min(PROXY_HEADER_TIMEOUT, self._timeout_duration)
-            self.refused = not self.sessions.has_room()
-        else:
-            self._proxy_timeout = None
-            self.peer_ip = peer_ip
-            self.refused = not self.sessions.admits(peer_ip)
+        if peer:
+            self.connection_peer = f"{peer[0]}:{peer[1]}"
+        if self.proxy_header_timeout is None:
+            self.peer_ip = str(peer[0]) if peer else ""
         super().connection_made(transport)
-        if not self.refused:
-            self.sessions.open.add(self)
+        # aiosmtpd reads a PROXY header (if one is expected) before the greeting.
+        self.deadlines.wait(self.proxy_header_timeout)
 
-    async def _handle_client(self) -> None:
-        # aiosmtpd's session loop (it reads a PROXY header if expected, then sends the 220
-        # greeting). Over a connection limit the client gets 421 instead of the greeting
-        # (RFC 5321 3.1) and the connection is closed.
-        if self.refused:
-            self.handler.refused(RefusalReason.TOO_MANY_CONNECTIONS)
-            await self.push(replies.TOO_MANY_CONNECTIONS)
-            if self.transport is not None:
-                self.transport.close()
-            return
-        await super()._handle_client()
-        if self._proxy_timeout is not None and self.client is None:
-            # aiosmtpd returns early only when it dropped a connection for its PROXY header.
-            log.warning(
-                "%s: no valid PROXY header from a load balancer; dropped", self.connection_peer
-            )
-            self.handler.refused(RefusalReason.PROXY_HEADER)
+    @property
+    def awaiting_header(self) -> bool:
+        """Whether this is a load balancer's connection whose header has not named a client."""
+        return self.proxy_header_timeout is not None and self.client is None
 
-    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
-        if command == "PROXY":
-            return await self._accept_proxy_header(args[0])
-        if command != "DATA":
-            return await super()._call_handler_hook(command, *args)
-        # The message is in; storing it has its own timeout (CRMMAIL_STORAGE_TIMEOUT), and the
-        # client's silence while it waits for our reply is no reason to cut it.
-        self._end_data_deadline()
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
-        try:
-            return await super()._call_handler_hook(command, *args)
-        finally:
-            self._reset_timeout()  # waiting for the next command: the idle timer again
-
-    async def _accept_proxy_header(self, header: ProxyData) -> bool:
+    async def accept_proxy_header(self, header: ProxyData) -> bool:
         """Take the client a load balancer's header names, within that client's limit."""
         assert self.session is not None
         balancer = cast(tuple[str, int], self.session.peer)  # aiosmtpd's hint says str
         client = proxied_client(header, (str(balancer[0]), int(balancer[1])))
         if client is None:
+            self._drop_without_header()
             return False
         self.client, self.proxy_header = client, header
         self._set_session_peer(client)
@@ -181,7 +203,12 @@ class IntakeSMTP(SMTP):
             self.handler.refused(RefusalReason.TOO_MANY_CONNECTIONS)
             await self.push(replies.TOO_MANY_CONNECTIONS)
             return False
+        self.deadlines.wait()  # the greeting follows: the client's silence counts from now
         return True
+
+    def _drop_without_header(self) -> None:
+        log.warning("%s: no valid PROXY header from a load balancer; dropped", self.connection_peer)
+        self.handler.refused(RefusalReason.PROXY_HEADER)
 
     def _set_session_peer(self, client: tuple[str, int]) -> None:
         # The session's peer is what aiosmtpd logs and the handler stores: the real client.
@@ -189,21 +216,18 @@ class IntakeSMTP(SMTP):
         if self.session is not None:
             self.session.peer = cast(Any, client)
 
-    @property
-    def connection_peer(self) -> str:
-        """The address the connection comes from (the load balancer, behind one)."""
-        transport = self._original_transport or self.transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        return f"{peer[0]}:{peer[1]}" if peer else "?"
-
     def connection_lost(self, error: Exception | None) -> None:
-        self._end_data_deadline()
+        self.deadlines.stop()
         self.sessions.open.discard(self)
+        header = self.session.proxy_data if self.session is not None else None
+        if self.awaiting_header and header is not None and not header.valid:
+            # aiosmtpd read a header it could not parse, and hung up without asking handle_PROXY.
+            self._drop_without_header()
         super().connection_lost(error)
 
     def data_received(self, data: bytes) -> None:
-        if self._data_deadline is not None:
-            self._reset_timeout()  # inside a message, every byte shows the client is alive
+        if self.deadlines.in_data:
+            self.deadlines.wait()  # inside a message, every byte shows the client is alive
         super().data_received(data)
 
     async def push(self, status: AnyStr) -> None:
@@ -214,12 +238,12 @@ class IntakeSMTP(SMTP):
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self.in_data = True
-        self._data_deadline = self.loop.call_later(self.data_timeout, self._data_too_slow)
+        self.deadlines.start_data()
         try:
             await self._receive_message(arg)
         finally:
             self.in_data = False
-            self._end_data_deadline()
+            self.deadlines.end_data()
         if self.sessions.draining:  # shutting down: this message was the last one
             await self.say_goodbye()
 
@@ -228,50 +252,49 @@ class IntakeSMTP(SMTP):
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
-            await self.push(NEED_RCPT)
+        if not self.envelope.rcpt_tos or arg:
+            await super().smtp_DATA(arg)  # aiosmtpd answers 503 or 501 itself, reading nothing
             return
-        if arg:
-            await self.push(DATA_SYNTAX)
-            return
-        await self.push(START_DATA)
+        await self.push(aiosmtpd_seam.START_DATA)
         try:
             received = await read_data(
-                self._reader,
+                aiosmtpd_seam.session_reader(self),
                 self.data_size_limit,
                 self.line_length_limit,
                 lambda: self.transport is not None,
             )
         except asyncio.CancelledError:  # the connection was lost during DATA
             log.info("%s: connection lost during DATA", self._client_text())
-            self._writer.close()
-            raise
+            raise  # aiosmtpd's session loop closes the connection
         if received.outcome is DataOutcome.DISCONNECTED:
             return
         if received.outcome is not DataOutcome.COMPLETE:
             await self.push(DATA_REFUSALS[received.outcome])
-            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            self.envelope = Envelope()
             return
         self.envelope.content = self.envelope.original_content = received.content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        status = await self._store(self.envelope)
+        self.envelope = Envelope()
         await self.push(status)
 
-    def _end_data_deadline(self) -> None:
-        if self._data_deadline is not None:
-            self._data_deadline.cancel()
-            self._data_deadline = None
+    async def _store(self, envelope: Envelope) -> str:
+        """The intake's ``handle_DATA``; the client waits for our reply, so no timer runs."""
+        # Storing has its own timeout (CRMMAIL_STORAGE_TIMEOUT), and the client's silence
+        # while it waits for our reply is no reason to cut it.
+        self.deadlines.pause()
+        assert self.session is not None
+        try:
+            return await self.handler.handle_DATA(self, self.session, envelope)
+        finally:
+            self.deadlines.wait()  # waiting for the next command: the silence timer again
 
     def _data_too_slow(self) -> None:
-        self._data_deadline = None
-        log.warning("%s: DATA took over %s s; cut", self._client_text(), self.data_timeout)
+        log.warning("%s: DATA took over %s s; cut", self._client_text(), self.deadlines.data)
         self._cut(replies.DATA_TIMEOUT, RefusalReason.DATA_TIMEOUT)
 
-    def _timeout_cb(self) -> None:
-        # aiosmtpd's idle timer: CRMMAIL_SMTP_TIMEOUT, or the wait for a PROXY header (which
-        # gets no SMTP reply: the session has not begun). aiosmtpd would just close; a timed
-        # out session is answered 421 4.4.2.
-        if self._proxy_timeout is not None and self.client is None:
+    def _silence_expired(self) -> None:
+        # The wait for a PROXY header gets no SMTP reply: the session has not begun.
+        if self.awaiting_header:
             log.warning("%s: no PROXY header from a load balancer in time", self.connection_peer)
             self.handler.refused(RefusalReason.PROXY_HEADER)
             if self.transport is not None:
@@ -347,23 +370,32 @@ async def start_smtp_server(
     sessions = Sessions(settings.max_connections, settings.max_connections_per_ip)
     tls_context = server_tls_context(settings)
     trusted_proxies = TrustedProxies(settings.proxy_protocol_networks)
+    header_timeout = min(PROXY_HEADER_TIMEOUT, settings.smtp_timeout)
 
-    def protocol() -> SMTP:
+    def new_session(behind_balancer: bool) -> IntakeSMTP:
         return IntakeSMTP(
             handler,
             sessions,
-            trusted_proxies=trusted_proxies,
+            timeout=settings.smtp_timeout,
             data_timeout=settings.data_timeout,
+            proxy_protocol_timeout=header_timeout if behind_balancer else None,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,
             hostname=settings.smtp_hostname,
             ident="crmmail ESMTP",
-            timeout=settings.smtp_timeout,
             tls_context=tls_context,
             require_starttls=False,  # an MX takes plain mail from senders without TLS
             auth_exclude_mechanism=NO_AUTH,
             loop=loop,
         )
 
-    server = await loop.create_server(protocol, host=host, port=port)
+    def gate() -> ConnectionGate:
+        return ConnectionGate(
+            sessions,
+            trusted_proxies,
+            new_session,
+            lambda: handler.refused(RefusalReason.TOO_MANY_CONNECTIONS),
+        )
+
+    server = await loop.create_server(gate, host=host, port=port)
     return SmtpListener(server, sessions, handler)
